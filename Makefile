@@ -1,0 +1,16 @@
+# The two commands of the README. Both set up what they need from nothing.
+.PHONY: run test setup
+
+STORE ?= data/store
+MANUALS ?=
+
+# Set up, ingest the bundled sample manual (plus MANUALS=...), start the local model and the app.
+run:
+	scripts/setup.sh --model
+	.venv/bin/manualrag ingest --store $(STORE) data/sample $(MANUALS)
+	.venv/bin/manualrag serve --store $(STORE)
+
+# Set up and run the whole test suite.
+test:
+	scripts/setup.sh --browser
+	.venv/bin/python -m pytest $(PYTEST_ARGS)

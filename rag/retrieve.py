@@ -1,0 +1,152 @@
+"""Hybrid retrieval: dense (shared-space embedder) + keyword (BM25), fused, figure-linked, diverse.
+
+Dense search finds paraphrases ("turn signal" for "direction indicator"); BM25 finds
+exact codes and values ("F07452", "20 AMP", "B31A") that embeddings blur. Reciprocal
+rank fusion combines the two ranked lists without calibrating their scores.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from manualrag.settings import RetrievalSettings
+from manualrag.types import Hit, Record
+from rag.embedders import Embedder
+from rag.store import Store
+
+# A figure named by a retrieved passage joins the results just below that passage.
+LINKED_FIGURE_FACTOR = 0.9
+# Weight of each retriever in the fusion. Keyword matches of codes and numbers are
+# precise, the dense side carries paraphrase: tuned on the dev set (benchmarks/).
+DENSE_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+# Below this cosine similarity of the best dense hit, with no keyword match either,
+# the question is off-topic for the library: return nothing rather than noise.
+MIN_DENSE_SIMILARITY = 0.18
+
+_CODE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)*\b")
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    best_similarity: float = 0.0  # cosine of the best dense candidate
+    keyword_matches: int = 0
+    seconds: float = 0.0
+    trace: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def confident(self) -> bool:
+        """False when nothing in the library matches the question well."""
+        return bool(self.hits)
+
+
+def resolve_manuals(store: Store, manuals: Sequence[str] | None) -> list[str] | None:
+    """Accept file names or paths for --manual; None means the whole library."""
+    if not manuals:
+        return None
+    from pathlib import Path
+
+    known = {m.name for m in store.manuals()}
+    names = []
+    for item in manuals:
+        name = Path(item).name
+        if name not in known:
+            from manualrag.errors import ManualNotFound
+
+            raise ManualNotFound(name)
+        names.append(name)
+    return names
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(
+        self,
+        query: str,
+        manuals: Sequence[str] | None = None,
+        k: int | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> SearchResult:
+        started = time.perf_counter()
+        k = k or self.settings.k
+        names = resolve_manuals(self.store, manuals)
+        visible = self.store.visible_ids(names)
+        query = query.strip()
+        if not visible or not query:
+            return SearchResult(query, [], seconds=time.perf_counter() - started)
+        n = max(self.settings.candidates, k * 3)
+        vector = self.embedder.embed_queries([query])[0]
+        dense = self.store.dense(vector, visible, n, kinds)
+        keyword = self.store.library.keyword(query, visible, n, kinds)
+        best = dense[0][1] if dense else 0.0
+        if best < MIN_DENSE_SIMILARITY and not keyword:
+            return SearchResult(query, [], best, 0, time.perf_counter() - started)
+
+        fused: dict[str, float] = {}
+        for weight, ranked in ((DENSE_WEIGHT, dense), (KEYWORD_WEIGHT, keyword)):
+            for rank, (rid, _) in enumerate(ranked):
+                fused[rid] = fused.get(rid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        records = self.store.library.records(list(fused))
+        ordered = sorted(fused, key=fused.__getitem__, reverse=True)
+
+        # Figures named by the best passages come along with them.
+        wanted_labels = [
+            ref
+            for rid in ordered[: k * 2]
+            if (rec := records.get(rid)) is not None and rec.kind != "figure"
+            for ref in rec.figure_refs
+        ]
+        if wanted_labels and (kinds is None or "figure" in kinds):
+            by_label: dict[tuple[str, str], Record] = {}
+            for fig in self.store.library.figures_by_label(visible, sorted(set(wanted_labels))):
+                by_label.setdefault((fig.manual, fig.figure), fig)
+            for rid in ordered[: k * 2]:
+                rec = records.get(rid)
+                if rec is None or rec.kind == "figure":
+                    continue
+                for ref in rec.figure_refs:
+                    fig = by_label.get((rec.manual, ref))
+                    if fig is None:
+                        continue
+                    linked = fused[rid] * LINKED_FIGURE_FACTOR
+                    if fused.get(fig.id, 0.0) < linked:
+                        fused[fig.id] = linked
+                        records[fig.id] = fig
+            ordered = sorted(fused, key=fused.__getitem__, reverse=True)
+
+        hits = self._diverse(ordered, records, fused, k)
+        return SearchResult(
+            query,
+            hits,
+            best,
+            len(keyword),
+            time.perf_counter() - started,
+            trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2]},
+        )
+
+    def _diverse(self, ordered: list[str], records: dict[str, Record], scores: dict[str, float], k: int) -> list[Hit]:
+        """Best first, at most ``max_per_page`` results of one kind from one page."""
+        per_page: dict[tuple[str, int, bool], int] = {}
+        hits: list[Hit] = []
+        root = str(self.store.root.resolve())
+        for rid in ordered:
+            rec = records.get(rid)
+            if rec is None:
+                continue
+            key = (rec.manual, rec.page, rec.kind == "figure")
+            if per_page.get(key, 0) >= self.settings.max_per_page:
+                continue
+            per_page[key] = per_page.get(key, 0) + 1
+            hits.append(rec.hit(scores[rid], root))
+            if len(hits) >= k:
+                break
+        return hits

