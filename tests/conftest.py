@@ -48,3 +48,34 @@ def engine(settings: Settings, embedder):  # type: ignore[no-untyped-def]
     yield eng
     if "store" in eng.__dict__:
         eng.store.library.close()
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory, sample_pdf: Path, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """A store with the sample manual ingested once per session (OCR makes it the slow part)."""
+    from manualrag.engine import Engine
+
+    s = Settings(_env_file=None)
+    s.store.path = tmp_path_factory.mktemp("sample-store") / "store"
+    s.ingest.workers = 1
+    eng = Engine(s)
+    eng.__dict__["embedder"] = embedder
+    (report,) = eng.ingest([sample_pdf])
+    assert report.status == "ingested", f"sample manual failed to ingest: {report.error}"
+    eng.store.library.close()
+    return s.store.path
+
+
+@pytest.fixture
+def ingested_engine(settings: Settings, sample_store: Path, embedder):  # type: ignore[no-untyped-def]
+    """An engine over a private copy of the sample store: tests may change it freely."""
+    import shutil
+
+    from manualrag.engine import Engine
+
+    shutil.copytree(sample_store, settings.store.path)
+    eng = Engine(settings)
+    eng.__dict__["embedder"] = embedder
+    yield eng
+    if "store" in eng.__dict__:
+        eng.store.library.close()

@@ -1,0 +1,119 @@
+"""Ingest benchmark: manualrag's full ingest vs. a plain text-only baseline, same machine, one run.
+
+    .venv/bin/python benchmarks/bench_ingest.py [PDF] [--workers N]
+
+Baseline: PyMuPDF page text, 180-word chunks, the same MiniLM embedder, nothing else.
+Prints times, pages/s, peak RSS (the process tree, workers included) and what was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from manualrag.engine import Engine  # noqa: E402
+from manualrag.settings import Settings  # noqa: E402
+
+
+class PeakRss:
+    """Polls the RSS of this process and its children; keeps the peak of the sum."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def baseline(pdf: Path, embedder) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    import pymupdf
+
+    started = time.perf_counter()
+    with pymupdf.open(pdf) as doc:
+        pages = [page.get_text() for page in doc]
+    chunks = []
+    for text in pages:
+        words = text.split()
+        chunks.extend(" ".join(words[i : i + 180]) for i in range(0, len(words), 180))
+    embedder.embed_texts(chunks)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 1), "pages_per_s": round(len(pages) / seconds, 2), "chunks": len(chunks)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("pdf", nargs="?", default=str(ROOT.parent / "shared/manuals/neets_part_04.pdf"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ocr", default="rapidocr")
+    args = parser.parse_args()
+    pdf = Path(args.pdf)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None)
+        settings.store.path = Path(tmp) / "store"
+        settings.ingest.workers = args.workers
+        settings.ingest.ocr_engine = args.ocr
+        engine = Engine(settings)
+        embedder = engine.embedder  # load once, outside both timings
+        embedder.embed_texts(["warm up"])
+
+        with PeakRss() as base_rss:
+            base = baseline(pdf, embedder)
+        base["peak_rss_mb"] = round(base_rss.peak / 2**20)
+
+        with PeakRss() as rss:
+            started = time.perf_counter()
+            (report,) = engine.ingest([pdf])
+            seconds = time.perf_counter() - started
+        full = {
+            "seconds": round(seconds, 1),
+            "pages_per_s": round(report.pages / seconds, 2),
+            "peak_rss_mb": round(rss.peak / 2**20),
+            **{k: getattr(report, k) for k in ("status", "pages", "chunks", "figures", "figures_with_ocr", "ocr_pages")},
+            "warnings": len(report.warnings),
+            "error": report.error,
+        }
+        captioned = sum(1 for r in engine.store.library.records_of(engine.store.manual(pdf.name).ingest_id)
+                        if r.kind == "figure" and r.figure.startswith("Figure")) if report.status != "failed" else 0
+        full["figures_with_caption_label"] = captioned
+
+    out = {"pdf": pdf.name, "cpu_count": os.cpu_count(), "workers": args.workers, "ocr": args.ocr,
+           "manualrag": full, "baseline_text_only": base,
+           "ratio_to_baseline": round(full["seconds"] / max(base["seconds"], 1e-9), 2)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The answer stage: ranked hits in, a streamed, cited, reviewable answer out.
+
+``Answerer.ask`` yields ``Status`` (model loading), ``Token`` (text as the model
+writes it, citations not yet checked) and finally one ``Answer``, whose ``text``
+replaces the streamed tokens: only offered [n] keys are left in it. LLM failures
+never raise out of ``ask``: the final Answer carries ``error`` and still the hits,
+so the user sees the sources even when the model is down.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from manualrag.errors import LlmUnavailable
+from manualrag.settings import LlmSettings
+from manualrag.types import Answer, Hit
+from rag.citations import cite_by_overlap, extract_citations, is_answerable, unsupported_values
+from rag.llm import ChatModel, Message
+from rag.local_llm import StatusCallback
+from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT, Prompt, attach_images, build_prompt, rewrite_messages
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    text: str  # "loading the local model…": show it while the call blocks
+
+
+AnswerEvent = Token | Status | Answer
+
+
+def _noop(message: str) -> None:
+    pass
+
+
+class Answerer:
+    def __init__(self, chat: ChatModel, settings: LlmSettings) -> None:
+        self.chat = chat
+        self.settings = settings
+
+    def ask(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Answer] = ()
+    ) -> Iterator[AnswerEvent]:
+        """Stream the answer to `question` from `hits` (ranked, best first)."""
+        if not hits:
+            # Retrieval found nothing above its floor: no source could support an
+            # answer, so the model is not asked (and not loaded).
+            yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, model=self.chat.model)
+            return
+
+        s = self.settings
+        prompt = build_prompt(
+            question,
+            hits,
+            context_tokens=s.context_tokens,
+            max_tokens=s.max_tokens,
+            prompt_tokens=s.prompt_tokens,
+            earlier=[a.question for a in history if a.question],
+        )
+        if s.vision:
+            attach_images(prompt, self._figure_images(prompt))
+        answer = Answer(
+            question=question,
+            text="",
+            hits=list(hits),
+            sources=len(prompt.sources),
+            model=self.chat.model,
+            messages=trace_messages(prompt.messages),
+            truncated=prompt.truncated,
+        )
+
+        if self.chat.needs_start:
+            yield Status("loading the local model (first question only)…")
+            try:
+                answer.load_s = self.prepare()
+            except LlmUnavailable as err:
+                answer.error = str(err)
+                answer.answerable = False
+                yield answer
+                return
+            yield Status(f"local model ready in {answer.load_s:.1f} s")
+
+        pieces: list[str] = []
+        began = time.perf_counter()
+        try:
+            for piece in self.chat.stream(prompt.messages):
+                if answer.first_token_s is None:
+                    answer.first_token_s = time.perf_counter() - began
+                pieces.append(piece)
+                yield Token(piece)
+        except LlmUnavailable as err:
+            answer.error = str(err)
+        answer.total_s = time.perf_counter() - began
+        answer.model = self.chat.model  # known only after the first call when MODEL was empty
+        self._finish(answer, "".join(pieces), prompt)
+        yield answer
+
+    def prepare(self, on_status: StatusCallback = _noop) -> float:
+        """Load the embedded model now (a UI may call this in the background); seconds spent.
+
+        Also sends the fixed system prompt once, so its ~220 tokens sit in llama.cpp's
+        prompt cache before the first question (seconds saved on 2 CPU cores).
+        """
+        if not self.chat.needs_start:
+            return 0.0
+        began = time.perf_counter()
+        self.chat.start(on_status)
+        try:
+            self.chat.complete(
+                [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Ready?"}],
+                max_tokens=1,
+            )
+        except LlmUnavailable:
+            pass  # only a warm-up: the question itself will report a real failure
+        return time.perf_counter() - began
+
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[Answer] = ()) -> Answer:
+        """`ask` without the stream: the final Answer."""
+        final = None
+        for event in self.ask(question, hits, history):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None  # ask always ends with an Answer
+        return final
+
+    def _finish(self, answer: Answer, raw: str, prompt: Prompt) -> None:
+        answer.raw_text = raw
+        answer.text, answer.citations = extract_citations(raw, prompt.sources)
+        answer.answerable = is_answerable(answer.text, answer.citations)
+        if answer.answerable and not answer.citations:
+            answer.text, cited = extract_citations(
+                cite_by_overlap(answer.text, prompt.sources), prompt.sources
+            )
+            answer.citations = [dataclasses.replace(c, inferred=True) for c in cited]
+        if not answer.answerable and not answer.error:
+            # One wording for "not in the manuals", whatever variant the model chose;
+            # citations on it would point at sources that did not answer.
+            answer.text, answer.citations = CANNOT_ANSWER, []
+        answer.unsupported = unsupported_values(answer.text, prompt.sources)
+
+    def _figure_images(self, prompt: Prompt) -> list[tuple[int, str, bytes]]:
+        """The best-ranked figures of the prompt as size-capped PNGs, for a vision model."""
+        s = self.settings
+        images: list[tuple[int, str, bytes]] = []
+        for n, hit in enumerate(prompt.sources, start=1):
+            if len(images) >= s.max_images:
+                break
+            if hit.image:
+                png = load_png(Path(hit.image), s.image_max_side, s.image_max_bytes)
+                if png is not None:
+                    images.append((n, hit.image, png))
+        return images
+
+
+def load_png(path: Path, max_side: int, max_bytes: int) -> bytes | None:
+    """The image as PNG, downscaled to `max_side`; None when unreadable or still too big."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as img:
+            if max(img.size) <= max_side and img.format == "PNG" and len(data) <= max_bytes:
+                return data
+            img.thumbnail((max_side, max_side))
+            out = io.BytesIO()
+            img.save(out, format="PNG", optimize=True)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None  # a missing or broken figure file must not cost the answer
+    png = out.getvalue()
+    return png if len(png) <= max_bytes else None
+
+
+def trace_messages(messages: Sequence[Message]) -> list[dict[str, object]]:
+    """The messages as sent, with image data URLs shortened for the review trace."""
+    shown = copy.deepcopy(list(messages))
+    for message in shown:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+            if url.startswith("data:"):
+                part["image_url"]["url"] = f"<image: {len(url) * 3 // 4:,} bytes as a data URL>"
+    return shown
+
+
+# -- follow-up questions -------------------------------------------------------------------------
+
+MAX_QUERY_CHARS = 300
+
+
+def rewrite_query(history: Sequence[Answer], question: str, chat_model: ChatModel | None) -> str:
+    """A standalone search query for a follow-up ("what about the tail lamp?").
+
+    No history: the question as is, without a call. On any LLM failure or an unusable
+    reply: the last question and this one joined, which keeps the topic words. The
+    embedded model is not loaded for this (a silent wait before retrieval): while it
+    is not running, the fallback is used, and `Answerer.ask` loads it with a status.
+    """
+    earlier = [a.question for a in history if a.question.strip()]
+    if not earlier:
+        return question
+    fallback = f"{earlier[-1]} {question}"
+    if chat_model is None or chat_model.needs_start:
+        return fallback
+    try:
+        reply = chat_model.complete(rewrite_messages(earlier, question), max_tokens=48, temperature=0.0)
+    except LlmUnavailable:
+        return fallback
+    return clean_query(reply) or fallback
+
+
+def clean_query(reply: str) -> str:
+    """The query line of a rewrite reply, or "" when the reply is not a usable query."""
+    lines = [ln.strip() for ln in reply.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    query = lines[0]
+    for prefix in ("search query:", "query:", "standalone query:", "rewritten query:"):
+        if query.lower().startswith(prefix):
+            query = query[len(prefix) :].strip()
+    query = query.strip("\"'`* ")
+    if not query or len(query) > MAX_QUERY_CHARS or CANNOT_ANSWER.lower()[:30] in query.lower():
+        return ""
+    return query

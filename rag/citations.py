@@ -1,0 +1,255 @@
+"""Citation keys checked after generation: only sources that were offered survive.
+
+The model writes [1], [1, 3], [1][2], [1-3] or "(source 2)". Every form becomes
+adjacent single keys "[1][3]" in the clean text (one shape for the UI to link), a key
+never offered is removed from the text and the list, and each kept key maps to the
+manual, page and figure of source n.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+from manualrag.types import Citation, Hit
+from rag.prompts import CANNOT_ANSWER
+
+# "[1]", "[1, 3]", "[1-3]", "[1–3]", "[1,2 and 4]", "[Source 2]", "[source: 2]"
+_BRACKET = re.compile(
+    r"\[\s*(?:sources?\s*:?\s*)?(\d{1,3}(?:\s*(?:[,;–-]|and|&)\s*\d{1,3})*)\s*\]", re.IGNORECASE
+)
+# "(source 2)", "(sources 1 and 3)", "(see source 2)"
+_PAREN = re.compile(
+    r"\(\s*(?:see\s+)?sources?\s*:?\s*(\d{1,3}(?:\s*(?:[,;–-]|and|&)\s*\d{1,3})*)\s*\)", re.IGNORECASE
+)
+_RANGE = re.compile(r"(\d+)\s*[–-]\s*(\d+)")
+# A range wider than this is not a citation a model meant ("[1-300]").
+_MAX_RANGE = 20
+
+
+def parse_keys(group: str) -> list[int]:
+    """Numbers inside one citation marker, ranges expanded, in order, without repeats."""
+    keys: list[int] = []
+    for piece in re.split(r"\s*(?:[,;]|and|&)\s*", group):
+        piece = piece.strip()
+        if not piece:
+            continue
+        span = _RANGE.fullmatch(piece)
+        if span:
+            lo, hi = int(span[1]), int(span[2])
+            numbers = range(lo, hi + 1) if 0 <= hi - lo < _MAX_RANGE else [lo, hi]
+        else:
+            numbers = [int(piece)] if piece.isdigit() else []
+        keys.extend(k for k in numbers if k not in keys)
+    return keys
+
+
+def extract_citations(answer_text: str, sources: Sequence[Hit]) -> tuple[str, list[Citation]]:
+    """(clean text, citations in order of first use). Source n is sources[n - 1]."""
+    used: list[int] = []
+
+    def keep(match: re.Match[str]) -> str:
+        valid = [k for k in parse_keys(match[1]) if 1 <= k <= len(sources)]
+        used.extend(k for k in valid if k not in used)
+        return "".join(f"[{k}]" for k in valid)
+
+    text = _BRACKET.sub(keep, answer_text)
+    text = _PAREN.sub(keep, text)
+    text = _tidy(text)
+    return text, [_citation(k, sources[k - 1]) for k in used]
+
+
+def _citation(key: int, hit: Hit) -> Citation:
+    return Citation(
+        key=key,
+        hit_id=hit.id,
+        manual=hit.manual,
+        page=hit.page,
+        kind=hit.kind,
+        figure=hit.figure,
+        image=hit.image,
+        section=hit.section,
+        bbox=hit.bbox,
+    )
+
+
+def _tidy(text: str) -> str:
+    # A removed marker leaves "value ." or "value  and": close the gaps it left.
+    text = re.sub(r"[ \t]+([.,;:!?)])", r"\1", text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r"\]\s+\[", "][", text)  # "[1] [2]" -> "[1][2]"
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+# -- "cannot answer" -----------------------------------------------------------------------------
+
+
+def _normal(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("can't", "cannot").replace("n't", " not")
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text).split())
+
+
+_CANNOT = _normal(CANNOT_ANSWER)
+# Wordings small models drift to when they mean CANNOT_ANSWER.
+_CANNOT_VARIANTS = re.compile(
+    r"\b(manuals?|sources?|documents?|context|provided (?:text|information))\b"
+    r"(?: i have| provided| given| above)? (?:do|does) not (?:contain|include|provide|say|mention|have)"
+    r" (?:the |an |any )?(?:answer|information)"
+    r"|\bcannot (?:answer|find the answer)\b.{0,40}\b(?:manuals?|sources?)\b",
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def says_cannot_answer(text: str) -> bool:
+    """True when the text's opening sentence is CANNOT_ANSWER, give or take wording and case."""
+    first = _SENTENCE.split(text.strip(), maxsplit=1)[0] if text.strip() else ""
+    norm = _normal(re.sub(r"\[[^\]]*\]", "", first))
+    if not norm:
+        return False
+    if _CANNOT in norm or difflib.SequenceMatcher(None, norm, _CANNOT).ratio() >= 0.8:
+        return True
+    return bool(_CANNOT_VARIANTS.search(norm))
+
+
+def is_answerable(clean_text: str, citations: Sequence[Citation]) -> bool:
+    """False when the answer is the cannot-answer sentence (or empty).
+
+    A reply that opens with it but goes on to cite sources is a partial answer: kept
+    answerable so its citations are shown.
+    """
+    if not clean_text.strip():
+        return False
+    if not says_cannot_answer(clean_text):
+        return True
+    rest = _SENTENCE.split(clean_text.strip(), maxsplit=1)
+    return bool(citations) and len(rest) > 1 and len(rest[1].strip()) > 20
+
+
+# -- values the sources never state ----------------------------------------------------------------
+
+# Unit spellings that mean the same thing, so "20 A" is supported by "20 AMP".
+_UNIT_GROUPS = [
+    ("a", "amp", "amps", "ampere", "amperes"),
+    ("ma", "milliamp", "milliamps"),
+    ("v", "volt", "volts", "vac", "vdc"),
+    ("mv", "millivolt", "millivolts"),
+    ("kv", "kilovolt", "kilovolts"),
+    ("w", "watt", "watts"),
+    ("kw", "kilowatt", "kilowatts"),
+    ("hz", "hertz"),
+    ("khz",),
+    ("mhz",),
+    ("ohm", "ohms", "ω"),
+    ("kohm", "kω", "kilohm", "kilohms"),
+    ("nm", "n·m", "n-m", "newton-metres", "newton-meters"),
+    ("ft-lb", "ft-lbs", "lb-ft", "ft·lb"),
+    ("in-lb", "in-lbs", "lb-in"),
+    ("psi",),
+    ("bar",),
+    ("kpa",),
+    ("mpa",),
+    ("mm", "millimetres", "millimeters"),
+    ("cm",),
+    ("m", "metres", "meters"),
+    ("in", "inch", "inches"),
+    ("kg", "kilograms"),
+    ("g", "grams"),
+    ("lb", "lbs", "pounds"),
+    ("l", "litres", "liters"),
+    ("ml",),
+    ("°c", "degc", "c"),
+    ("°f", "degf", "f"),
+    ("rpm",),
+    ("s", "sec", "secs", "second", "seconds"),
+    ("min", "mins", "minute", "minutes"),
+    ("h", "hr", "hrs", "hour", "hours"),
+    ("%", "percent"),
+    ("µf", "uf", "mf"),
+]
+_UNIT = {spelling: group[0] for group in _UNIT_GROUPS for spelling in group}
+_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
+# A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
+_QUANTITY = re.compile(rf"(?<![\w.,-])(\d+(?:[.,]\d+)*)(?:\s?({_UNIT_PATTERN}))?(?![\w·-])", re.IGNORECASE)
+# Codes and part numbers: letters and digits mixed ("F07452", "B31A", "TB1").
+_CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
+
+
+def _quantities(text: str) -> set[tuple[str, str]]:
+    return {
+        (num.replace(",", ""), _UNIT.get(unit.lower(), "") if unit else "")
+        for num, unit in _QUANTITY.findall(text)
+    }
+
+
+def unsupported_values(answer_text: str, sources: Sequence[Hit]) -> list[str]:
+    """Values, units and codes in the answer that no offered source contains.
+
+    Small models sometimes "answer" with a plausible value (a torque, a code) that no
+    source states, and cite a source anyway; the citation check can't see that. A
+    value with a unit must appear with the same unit, a code or a decimal must appear;
+    plain integers ("step 3", "page 12") are not checked: too often legitimately new.
+    """
+    text = re.sub(r"\[\d+\]", " ", answer_text)  # citation keys are not values
+    corpus = "\n".join(f"{h.text}\n{h.caption}\n{h.figure}\n{h.section}" for h in sources)
+    known = _quantities(corpus)
+    known_numbers = {num for num, _ in known}
+    codes = {c.lower() for c in _CODE.findall(corpus)}
+    missing: list[str] = []
+    for match in _QUANTITY.finditer(text):
+        num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
+        if not unit and "." not in num:
+            continue
+        supported = (num, unit) in known if unit else num in known_numbers
+        if not supported and match[0] not in missing:
+            missing.append(match[0])
+    for code in _CODE.findall(text):
+        if _QUANTITY.fullmatch(code):  # "50V" is a quantity, checked above
+            continue
+        if code.lower() not in codes and code not in missing:
+            missing.append(code)
+    return missing
+
+
+# -- answers the model forgot to cite ----------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_STOP = frozenset(
+    re.findall(
+        r"\w+",
+        "the a an and or of to in on for with by at from is are was were be been it its this that these "
+        "those you your must should can will which what when how before after then than not no into as "
+        "if so do does",
+    )
+)
+# Share of a sentence's content words that must occur in one source to cite it unasked.
+MIN_OVERLAP = 0.6
+MIN_WORDS = 4
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def cite_by_overlap(answer_text: str, sources: Sequence[Hit]) -> str:
+    """Add [n] to uncited sentences whose words plainly come from source n.
+
+    Small models often copy a source nearly word for word and forget the key. Only
+    for answers with no citation at all; the Answer marks these citations inferred.
+    """
+    vocab = [_content_words(f"{h.text} {h.caption} {h.figure}") for h in sources]
+    out: list[str] = []
+    # The capture keeps the whitespace between sentences, so list line breaks survive.
+    for sentence in re.split(r"((?<=[.!?])\s+)", answer_text.strip()):
+        words = _content_words(sentence)
+        if "[" in sentence or len(words) < MIN_WORDS or not vocab:
+            out.append(sentence)
+            continue
+        scores = [len(words & v) / len(words) for v in vocab]
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        if scores[best] >= MIN_OVERLAP:
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped[-1:] in ".!?" else ""
+            sentence = f"{stripped[: len(stripped) - len(end)]} [{best + 1}]{end}"
+        out.append(sentence)
+    return "".join(out)

@@ -1,0 +1,256 @@
+"""The prompt: a fixed system message, then numbered sources as delimited data, then the question.
+
+The system message never changes between questions, so llama.cpp reuses its cached
+prefix and only the sources and question are read anew. Everything a manual (or a
+user) wrote is neutralised before it goes between our delimiters: a page that says
+"</source> ignore previous instructions" stays data inside its own source.
+
+Prompt texts live in rag/prompts/*.md (``$name`` placeholders, string.Template).
+CANNOT_ANSWER is named in the system prompt only: restating it at the end of the
+user message made Qwen2.5-Coder-1.5B refuse answerable questions (tried on a small
+fuse/fault-code set: 1/5 right against 4/5, and it cites [n] more often without it).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import Any
+
+from manualrag.types import Hit
+
+Message = dict[str, Any]
+
+CANNOT_ANSWER = "The manuals I have do not contain the answer to this."
+
+# A cheap token estimate: English manual text runs ~4 characters per token in the
+# Qwen/Llama tokenizers, codes and numbers fewer; 3.5 errs on the safe side.
+CHARS_PER_TOKEN = 3.5
+# Chat-template tokens around each message (<|im_start|>role ... <|im_end|>).
+MESSAGE_OVERHEAD_TOKENS = 8
+# Room left for estimate error, so a full budget never overflows the context window.
+SAFETY_TOKENS = 64
+# A source shorter than this says too little to cite: below it, drop the lowest-ranked
+# sources instead of shaving every source thinner.
+MIN_SOURCE_TOKENS = 60
+# A pasted page as a question must not crowd out the sources.
+MAX_QUESTION_CHARS = 1200
+ELLIPSIS = " […]"
+
+
+def _template(name: str) -> Template:
+    return Template(resources.files("rag").joinpath("prompts", name).read_text(encoding="utf-8"))
+
+
+SYSTEM_PROMPT = _template("system.md").substitute(cannot_answer=CANNOT_ANSWER).strip()
+_ANSWER = _template("answer.md")
+_REWRITE = _template("rewrite.md")
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+# -- neutralising data -------------------------------------------------------------------------
+
+# Our own delimiters and the role/turn markers of common chat templates. llama.cpp
+# parses special tokens in the rendered prompt, so "<|im_start|>system" inside a
+# manual would otherwise open a real system turn.
+_TAGS = r"sources?|question|system|user|assistant|s|im_start|im_end|start_of_turn|end_of_turn|think|tool_call"
+_DELIMITER = re.compile(rf"<\s*/?\s*(?:{_TAGS})\b[^<>]{{0,80}}>", re.IGNORECASE)
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|]{1,40}\|>")
+_LLAMA_MARKERS = re.compile(r"\[/?INST\]|<</?SYS>>", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def neutralise(text: str) -> str:
+    """Text that can't close a source, open a turn or fake a chat-template token."""
+    text = _CONTROL.sub("", text)
+    text = _SPECIAL_TOKEN.sub(lambda m: "(" + m.group(0)[2:-2] + ")", text)
+    text = _LLAMA_MARKERS.sub(
+        lambda m: m.group(0).replace("[", "(").replace("]", ")").replace("<", "("), text
+    )
+    return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def _attr(text: str) -> str:
+    """A value for a source tag's attribute: one line, no quotes or angle brackets."""
+    return " ".join(neutralise(text).replace('"', "'").replace("<", "‹").replace(">", "›").split())
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def source_title(n: int, hit: Hit) -> str:
+    """The first line of a source: its key and where it comes from, in words."""
+    where = f"{hit.manual}, page {hit.page}"
+    if hit.kind == "figure":
+        label = hit.figure or "Figure"
+        caption = _caption_title(hit.caption, hit.figure)
+        return f"[{n}] {label} ({where})" + (f": {caption}" if caption else "")
+    if hit.kind == "table":
+        return f"[{n}] Table ({where})" + (f", {hit.section}" if hit.section else "")
+    return f"[{n}] {where}" + (f", section {hit.section}" if hit.section else "")
+
+
+def _caption_title(caption: str, label: str) -> str:
+    # "Figure 3-11.—Wiring diagram." -> "Wiring diagram." (the label is already in the title)
+    if label and caption.lower().startswith(label.lower()):
+        caption = caption[len(label) :].lstrip(" .:-—–")
+    return " ".join(caption.split())
+
+
+def source_body(hit: Hit) -> str:
+    """What the model reads of a hit. Figures spell out where their words come from."""
+    if hit.kind != "figure":
+        return hit.text.strip()
+    lines: list[str] = []
+    for line in hit.text.splitlines():
+        line = line.strip()
+        if not line or line in (hit.caption.strip(), hit.figure):
+            continue  # caption and label are in the title already
+        if line.lower().startswith("labels:"):
+            lines.append("Labels read from the diagram: " + line[len("labels:") :].strip())
+        else:
+            lines.append("Page text: " + line)
+    return "\n".join(lines)
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max(0, max_chars - len(ELLIPSIS))]
+    space = cut.rfind(" ")
+    if space > len(cut) * 0.7:  # end on a word when that loses little
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def render_source(n: int, hit: Hit, max_body_chars: int | None = None) -> str:
+    body = neutralise(source_body(hit))
+    if max_body_chars is not None:
+        body = _truncate(body, max_body_chars)
+    head = f'<source id="{n}" manual="{_attr(hit.manual)}" page="{hit.page}" type="{hit.kind}">'
+    title = neutralise(source_title(n, hit))
+    return "\n".join(part for part in (head, title, body, "</source>") if part)
+
+
+def allocate(lengths: Sequence[int], budget: int) -> list[int]:
+    """Split `budget` over bodies of these lengths: short ones whole, long ones cut evenly.
+
+    Water-filling: no body gets more than it needs, and the budget the short ones leave
+    goes to the long ones, so a long best source is shortened, never dropped.
+    """
+    given = [0] * len(lengths)
+    remaining = max(0, budget)
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    for k, i in enumerate(order):
+        share = remaining // (len(order) - k)
+        given[i] = min(lengths[i], share)
+        remaining -= given[i]
+    return given
+
+
+# -- the prompt --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Prompt:
+    messages: list[Message]
+    sources: list[Hit]  # numbered: sources[n - 1] is [n]; a prefix of the hits given
+    truncated: bool = False  # some source bodies were shortened to fit
+    tokens: int = 0  # estimated prompt tokens
+    images: list[str] = field(default_factory=list)  # figure PNGs attached, for the trace
+
+
+def build_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    context_tokens: int,
+    max_tokens: int,
+    prompt_tokens: int,
+    earlier: Sequence[str] = (),
+) -> Prompt:
+    """System message + one user message holding the numbered sources and the question."""
+    q = _truncate(" ".join(neutralise(question).split()), MAX_QUESTION_CHARS)
+    earlier_text = ""
+    if earlier:
+        shown = " / ".join(_truncate(" ".join(neutralise(e).split()), 200) for e in earlier[-2:])
+        earlier_text = f"\nEarlier questions in this conversation, for context: {shown}\n"
+
+    def user_text(sources: str) -> str:
+        return _ANSWER.substitute(
+            sources=sources, question=q, earlier=earlier_text, cannot_answer=CANNOT_ANSWER
+        ).strip()
+
+    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(user_text("")) + 2 * MESSAGE_OVERHEAD_TOKENS
+    budget = min(prompt_tokens, context_tokens - max_tokens - SAFETY_TOKENS) - fixed
+
+    # Rank order is kept: the sources are the best hits, as many as can each say something.
+    chosen: list[Hit] = []
+    frames: list[int] = []  # tokens of each source's tag and title
+    bodies: list[str] = []
+    used = 0
+    for hit in hits:
+        frame = estimate_tokens(render_source(len(chosen) + 1, hit, max_body_chars=0)) + 1
+        body = neutralise(source_body(hit))
+        need = frame + min(estimate_tokens(body), MIN_SOURCE_TOKENS)
+        if chosen and used + need > budget:
+            break
+        chosen.append(hit)
+        frames.append(frame)
+        bodies.append(body)
+        used += need
+
+    allowed = allocate([estimate_tokens(b) for b in bodies], budget - sum(frames))
+    blocks = []
+    truncated = False
+    for n, (hit, body, tokens) in enumerate(zip(chosen, bodies, allowed, strict=True), start=1):
+        max_chars = max(int(tokens * CHARS_PER_TOKEN), int(MIN_SOURCE_TOKENS * CHARS_PER_TOKEN))
+        truncated |= len(body) > max_chars
+        blocks.append(render_source(n, hit, max_body_chars=max_chars))
+    truncated |= len(chosen) < len(hits)
+
+    text = user_text("\n\n".join(blocks))
+    messages: list[Message] = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": text},
+    ]
+    tokens = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(text) + 2 * MESSAGE_OVERHEAD_TOKENS
+    return Prompt(messages=messages, sources=chosen, truncated=truncated, tokens=tokens)
+
+
+def attach_images(prompt: Prompt, images: Sequence[tuple[int, str, bytes]]) -> None:
+    """Add figure images (source number, path, PNG bytes) to the user message as image parts."""
+    if not images:
+        return
+    user = prompt.messages[-1]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": user["content"]}]
+    for n, path, png in images:
+        hit = prompt.sources[n - 1]
+        parts.append(
+            {"type": "text", "text": f"Image of source [{n}] ({hit.figure or 'figure'}, page {hit.page}):"}
+        )
+        url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+        prompt.images.append(path)
+    user["content"] = parts
+
+
+def rewrite_messages(earlier: Sequence[str], question: str) -> list[Message]:
+    """Messages asking for a standalone search query.
+
+    The system message is the answer prompt's own, on purpose: llama.cpp keeps one
+    cached prefix, and a different system message here would evict it before the answer.
+    """
+    shown = "\n".join(f"- {' '.join(neutralise(e).split())[:300]}" for e in earlier[-3:])
+    text = _REWRITE.substitute(
+        earlier=shown, question=" ".join(neutralise(question).split())[:MAX_QUESTION_CHARS]
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text.strip()}]

@@ -1,0 +1,183 @@
+"""Citation keys after generation: parsing, dropping unoffered keys, mapping, cannot-answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from manualrag.types import Citation, Hit
+from rag.citations import (
+    cite_by_overlap,
+    extract_citations,
+    is_answerable,
+    parse_keys,
+    says_cannot_answer,
+    unsupported_values,
+)
+from rag.prompts import CANNOT_ANSWER
+
+
+def _hit(n: int, kind: str = "text", **kw: object) -> Hit:
+    return Hit(id=f"h{n}", manual=f"m{n}.pdf", page=10 + n, kind=kind, text=f"text {n}", score=1.0 / n, **kw)  # type: ignore[arg-type]
+
+
+SOURCES = [
+    _hit(1),
+    _hit(2, "table", section="Ratings"),
+    _hit(3, "figure", figure="Figure 3-11", image="/store/fig/p13-f1.png", bbox=(1.0, 2.0, 3.0, 4.0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("group", "keys"),
+    [
+        ("1", [1]),
+        ("1, 3", [1, 3]),
+        ("1,3,1", [1, 3]),
+        ("1-3", [1, 2, 3]),
+        ("1–3", [1, 2, 3]),
+        ("2 and 3", [2, 3]),
+        ("1; 2 & 3", [1, 2, 3]),
+        ("3-1", [3, 1]),  # backwards: the two ends, not a range
+        ("1-300", [1, 300]),  # absurdly wide: the two ends, not 300 keys
+    ],
+)
+def test_parse_keys(group: str, keys: list[int]) -> None:
+    assert parse_keys(group) == keys, f"{group!r} should give {keys}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean", "keys"),
+    [
+        ("The fuse is 20 AMP [1].", "The fuse is 20 AMP [1].", [1]),
+        ("Torque 12 N·m [1, 3].", "Torque 12 N·m [1][3].", [1, 3]),
+        ("See [1][2].", "See [1][2].", [1, 2]),
+        ("See [1] [2].", "See [1][2].", [1, 2]),
+        ("Steps [1-3].", "Steps [1][2][3].", [1, 2, 3]),
+        ("As shown (source 2).", "As shown [2].", [2]),
+        ("As shown (sources 1 and 3).", "As shown [1][3].", [1, 3]),
+        ("Per [Source 3], yes.", "Per [3], yes.", [3]),
+        ("Made up [7].", "Made up.", []),  # never offered: gone from text and list
+        ("Mixed [2, 9] here.", "Mixed [2] here.", [2]),
+        ("Zero [0] is not a key.", "Zero is not a key.", []),
+        ("Later [3] then earlier [1] then [3].", "Later [3] then earlier [1] then [3].", [3, 1]),
+        ("Year [2024] stays.", "Year [2024] stays.", []),  # four digits: not a citation form
+        ("No citations at all.", "No citations at all.", []),
+    ],
+)
+def test_extract_citations(raw: str, clean: str, keys: list[int]) -> None:
+    text, cites = extract_citations(raw, SOURCES)
+    assert text == clean, f"clean text of {raw!r}"
+    assert [c.key for c in cites] == keys, f"keys of {raw!r}"
+
+
+def test_citation_maps_to_its_source() -> None:
+    _, cites = extract_citations("Wiring [3]; rating [2].", SOURCES)
+    assert cites[0] == Citation(
+        key=3,
+        hit_id="h3",
+        manual="m3.pdf",
+        page=13,
+        kind="figure",
+        figure="Figure 3-11",
+        image="/store/fig/p13-f1.png",
+        bbox=(1.0, 2.0, 3.0, 4.0),
+    ), "key 3 is the figure source, with its label and image"
+    assert (cites[1].kind, cites[1].section, cites[1].page) == ("table", "Ratings", 12), "key 2 is the table"
+
+
+def test_no_sources_drops_every_key() -> None:
+    text, cites = extract_citations("Claim [1].", [])
+    assert (text, cites) == ("Claim.", []), "with nothing offered, no key survives"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (CANNOT_ANSWER, True),
+        (CANNOT_ANSWER.upper(), True),
+        (CANNOT_ANSWER.rstrip("."), True),
+        ("The manuals I have don't contain the answer to this.", True),
+        ("The manuals I have do not contain the answer to this question.", True),
+        ("The sources do not contain the answer.", True),
+        ("The provided text does not contain any information about that.", True),
+        ("I cannot answer this from the manuals.", True),
+        ("The fuse is rated 20 AMP [1].", False),
+        ("The manual lists the answer: 20 AMP [1].", False),
+        ("", False),
+        ("Check the fuse first. " + CANNOT_ANSWER, False),  # only an opening refusal counts
+    ],
+)
+def test_says_cannot_answer(text: str, expected: bool) -> None:
+    assert says_cannot_answer(text) is expected, f"{text!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "keys", "expected"),
+    [
+        ("The fuse is 20 AMP [1].", [1], True),
+        ("The fuse is 20 AMP.", [], True),  # uncited but an answer: flagged by missing citations, not here
+        (CANNOT_ANSWER, [], False),
+        (CANNOT_ANSWER + " [1]", [1], False),  # a citation on the refusal alone does not make an answer
+        (CANNOT_ANSWER + " However, the fuse rating is listed as 20 AMP [1].", [1], True),  # partial answer
+        ("", [], False),
+    ],
+)
+def test_is_answerable(text: str, keys: list[int], expected: bool) -> None:
+    _, cites = extract_citations(" ".join(f"[{k}]" for k in keys), SOURCES)
+    assert is_answerable(text, cites) is expected, f"{text!r} with keys {keys}"
+
+
+MANUAL = [
+    Hit(
+        id="v", manual="m.pdf", page=1, kind="text", score=1.0,
+        text="Replace F1 with a 20 AMP fuse; wait 5 minutes for the bus to fall below 50 V. "
+        "Fault F07801. 1,450 rpm. Tighten to 12 N·m. Gap 0.5 mm.",
+    )
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "unsupported"),
+    [
+        ("Use a 20 AMP fuse [1].", []),
+        ("Use a 20 A fuse [1].", []),  # same unit, other spelling
+        ("Wait 5 min, below 50V [1].", []),
+        ("Speed 1450 rpm, torque 12 Nm, gap 0.5 mm [1].", []),  # thousands separator and unit spellings
+        ("Tighten to 20 Nm [1].", ["20 Nm"]),  # the number exists, but not as a torque
+        ("Gap 0.6 mm [1].", ["0.6 mm"]),
+        ("Set it to 40% [1].", ["40%"]),
+        ("Fault F07802 means overheating [1].", ["F07802"]),  # an invented code
+        ("Fault F07801 [1], see step 3 on page 12.", []),  # plain integers are not checked
+    ],
+)
+def test_unsupported_values(answer: str, unsupported: list[str]) -> None:
+    assert unsupported_values(answer, MANUAL) == unsupported, f"{answer!r}"
+
+
+COPIED = [
+    Hit(id="a", manual="m.pdf", page=1, kind="text", score=1.0, text="Fault F07801 indicates overtemperature; check fan fuse F3."),
+    Hit(
+        id="b", manual="m.pdf", page=2, kind="text", score=0.9,
+        text="Switch off the mains isolator. Wait 5 minutes for the DC bus capacitors to discharge below 50 V.",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Fault F07801 indicates overtemperature.", "Fault F07801 indicates overtemperature [1]."),
+        (
+            "1. Switch off the mains isolator first.\n2. Wait 5 minutes for the capacitors to discharge.",
+            "1. Switch off the mains isolator first [2].\n2. Wait 5 minutes for the capacitors to discharge [2].",
+        ),
+        (
+            "The housing is painted black and grey.",
+            "The housing is painted black and grey.",
+        ),  # no source says so
+        ("Yes, F3.", "Yes, F3."),  # too short to attribute
+        ("Already cited [2].", "Already cited [2]."),
+    ],
+)
+def test_cite_by_overlap(answer: str, expected: str) -> None:
+    assert cite_by_overlap(answer, COPIED) == expected
