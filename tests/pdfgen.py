@@ -98,6 +98,19 @@ def label_diagram_png(labels: list[str], width: int = 900, height: int = 500) ->
     return page.get_pixmap(dpi=144).tobytes("png")
 
 
+def logo_png() -> bytes:
+    """A letterhead banner, as manuals repeat on every page."""
+    return label_diagram_png(["ACME PUMPS"], width=360, height=110)
+
+
+def icon_png() -> bytes:
+    """A small warning-triangle icon."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=40, height=40)
+    page.draw_polyline([(20, 4), (37, 36), (3, 36), (20, 4)], color=(0, 0, 0), fill=(1, 0.8, 0), width=2)
+    return page.get_pixmap(dpi=144).tobytes("png")
+
+
 @dataclass
 class ManualBuilder:
     """Builds a small manual page by page; ``save`` writes the PDF."""
@@ -116,8 +129,11 @@ class ManualBuilder:
             w.paragraph(text)
         return w
 
-    def vector_figure_page(self, heading: str, intro: str, labels: list[str], caption: str) -> PageWriter:
+    def vector_figure_page(self, heading: str, intro: str, labels: list[str], caption: str,
+                           page_border: bool = False) -> PageWriter:
         w = self.new_page()
+        if page_border:
+            w.page.draw_rect(pymupdf.Rect(24, 24, A4[0] - 24, A4[1] - 24), color=(0, 0, 0), width=1.5)
         w.heading(heading)
         w.paragraph(intro)
         frame = vector_diagram(w.page, w.y + 10, labels, caption)
@@ -168,6 +184,96 @@ class ManualBuilder:
         shape.finish(color=(0, 0, 0), width=0.8)
         shape.commit()
         w.y = top + len(rows) * row_h + 20
+        return w
+
+    def junk_table_page(self, heading: str, intro: str, rows: list[list[str]], caption: str) -> PageWriter:
+        """A ruled table whose cells show real text but whose text layer is junk, as the
+        NEETS tables 1-1 and 1-3: the cells are an image, with invisible junk text and
+        vector rules over it. Heading, intro and caption are clean text."""
+        w = self.new_page()
+        w.heading(heading)
+        w.paragraph(intro)
+        w.caption(caption)
+        col_w = (A4[0] - 2 * MARGIN) / len(rows[0])
+        row_h = 20.0
+        top = w.y + 4
+        cells = [
+            (pymupdf.Rect(MARGIN + c * col_w, top + r * row_h, MARGIN + (c + 1) * col_w, top + (r + 1) * row_h), cell)
+            for r, row in enumerate(rows)
+            for c, cell in enumerate(row)
+        ]
+        scratch = pymupdf.open()
+        drawn = scratch.new_page(width=A4[0], height=A4[1])
+        for rect, cell in cells:
+            drawn.insert_text((rect.x0 + 4, rect.y0 + 14), cell, fontsize=9.5, fontname="helv")
+        table = pymupdf.Rect(MARGIN, top, A4[0] - MARGIN, top + len(rows) * row_h)
+        w.page.insert_image(table, stream=drawn.get_pixmap(dpi=200, clip=table).tobytes("png"))
+        shape = w.page.new_shape()
+        for rect, cell in cells:
+            shape.draw_rect(rect)
+            w.page.insert_text((rect.x0 + 4, rect.y0 + 14), junk(cell), fontsize=9.5, render_mode=3)
+        shape.finish(color=(0, 0, 0), width=0.8)
+        shape.commit()
+        w.y = table.y1 + 20
+        return w
+
+    def decorated_page(self, heading: str, paragraphs: list[str], note: str) -> PageWriter:
+        """Only decoration around text: a page border, a rule under the heading, a tiny
+        icon beside it and a box around a note. None of it is a figure."""
+        w = self.new_page()
+        page = w.page
+        page.draw_rect(pymupdf.Rect(24, 24, A4[0] - 24, A4[1] - 24), color=(0, 0, 0), width=1.5)
+        page.insert_image(pymupdf.Rect(A4[0] - MARGIN - 18, MARGIN + 4, A4[0] - MARGIN, MARGIN + 22),
+                          stream=icon_png())
+        w.heading(heading)
+        page.draw_line((MARGIN, w.y - 6), (A4[0] - MARGIN, w.y - 6), color=(0, 0, 0), width=1.5)
+        for text in paragraphs:
+            w.paragraph(text)
+        top = w.y
+        w.paragraph(note)
+        page.draw_rect(pymupdf.Rect(MARGIN - 6, top - 6, A4[0] - MARGIN + 6, w.y), color=(0, 0, 0), width=1)
+        w.y += 10
+        return w
+
+    def stamp_logo(self, rect: tuple[float, float, float, float] = (MARGIN, 746, MARGIN + 210, 812)) -> int:
+        """The same letterhead image on every page so far (one xref, as PDF writers do)."""
+        xref = 0
+        for page in self.doc:
+            xref = page.insert_image(pymupdf.Rect(rect), stream=logo_png() if not xref else None, xref=xref)
+        return xref
+
+    def bomb_page(self, declared: tuple[int, int], caption: str) -> PageWriter:
+        """A normal raster figure, and beside it an image whose dictionary declares
+        ``declared`` pixels (a decompression bomb: decoding it would take gigabytes)."""
+        w = self.raster_figure_page("Bomb", "A page with one bad image.", ["PUMP", "VALVE"], caption)
+        xref = w.page.insert_image(pymupdf.Rect(MARGIN, w.y + 30, MARGIN + 200, w.y + 160),
+                                   stream=label_diagram_png(["X"], width=120, height=80))
+        self.doc.xref_set_key(xref, "Width", str(declared[0]))
+        self.doc.xref_set_key(xref, "Height", str(declared[1]))
+        return w
+
+    def image_row_page(self, parts: list[list[str]], caption: str, gap: float = 20.0) -> PageWriter:
+        """Raster images side by side over one caption: parts A and B of one figure
+        (gap > 0), or tiles of one diagram (gap 0)."""
+        w = self.new_page()
+        w.heading("Parts")
+        width = (A4[0] - 2 * MARGIN - gap * (len(parts) - 1)) / len(parts)
+        for i, labels in enumerate(parts):
+            x0 = MARGIN + i * (width + gap)
+            png = label_diagram_png(labels, width=600, height=300)
+            rect = pymupdf.Rect(x0, w.y, x0 + width, w.y + 150)
+            w.page.insert_image(rect, stream=png, keep_proportion=False)
+        w.y += 158
+        w.caption(caption)
+        return w
+
+    def image_page(self, labels: list[str], rect: tuple[float, float, float, float],
+                   intro: str = "") -> PageWriter:
+        """An uncaptioned raster image at ``rect``, after an optional paragraph."""
+        w = self.new_page()
+        if intro:
+            w.paragraph(intro)
+        w.page.insert_image(pymupdf.Rect(rect), stream=label_diagram_png(labels), keep_proportion=False)
         return w
 
     def save(self, path: Path) -> Path:
