@@ -39,6 +39,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def safe_manual_name(filename: str) -> str:
+    """A display name from an uploaded file's name: no folders, no control or odd characters."""
+    import re
+    import unicodedata
+
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = unicodedata.normalize("NFC", base)
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*`$;&')
+    base = base.strip(" .") or "manual"
+    stem, ext = (base[:-4], base[-4:]) if base.lower().endswith(".pdf") else (base, ".pdf")
+    return stem[:146] + ext
+
+
 def find_pdfs(paths: Iterable[Path]) -> list[Path]:
     """Files as given, folders searched recursively for *.pdf (any case)."""
     found: list[Path] = []
@@ -199,14 +212,23 @@ def ingest_file(
     store: Store,
     embedder: Embedder,
     progress: Progress = _noop,
+    name: str | None = None,
+    force: bool = False,
 ) -> IngestReport:
-    """Ingest one PDF. Never raises for bad input: the report carries the reason."""
+    """Ingest one PDF as manual ``name`` (default: the file's name).
+
+    ``force`` ingests again even when the library holds this very file (re-ingest
+    after a pipeline or settings change).
+
+    Never raises for bad input: the report carries the reason.
+    """
     from ingest.chunking import chunk_pages
     from ingest.figures import repeated_images
     from ingest.pdf import open_pdf
 
     started = time.perf_counter()
-    report = IngestReport(path=str(path), name=path.name)
+    name = name or path.name
+    report = IngestReport(path=str(path), name=name)
     try:
         doc = open_pdf(path, settings.ingest)
     except UnreadablePdf as err:
@@ -214,8 +236,8 @@ def ingest_file(
         return report
     try:
         sha = sha256_file(path)
-        current = store.manual(path.name)
-        if current and current.sha256 == sha:
+        current = store.manual(name)
+        if current and current.sha256 == sha and not force:
             report.status = "unchanged"
             report.pages, report.chunks, report.figures = current.pages, current.chunks, current.figures
             report.figures_with_ocr, report.ocr_pages = current.figures_with_ocr, current.ocr_pages
@@ -225,7 +247,7 @@ def ingest_file(
     finally:
         doc.close()
 
-    ingest_id = store.begin(path.name)
+    ingest_id = store.begin(name)
     try:
         workers = max(1, settings.ingest.workers)
         job = _Job(
@@ -242,7 +264,7 @@ def ingest_file(
             figures.extend(page_figures)
             report.warnings.extend(page.warnings)
         chunks = chunk_pages(pages, settings.ingest.chunk_words)
-        records = build_records(path.name, ingest_id, chunks, figures)
+        records = build_records(name, ingest_id, chunks, figures)
         if not records:
             raise UnreadablePdf(str(path), "no text or figures could be read from any page")
         vectors = embed_records(embedder, records, progress)
@@ -259,10 +281,10 @@ def ingest_file(
         report.figures_with_ocr = sum(1 for f in figures if f.ocr_text)
         report.ocr_pages = sum(1 for p in pages if p.ocr)
         report.seconds = round(time.perf_counter() - started, 2)
-        report.status = "replaced" if store.manual(path.name) else "ingested"
+        report.status = "replaced" if store.manual(name) else "ingested"
         store.commit(
             ManualInfo(
-                name=path.name,
+                name=name,
                 sha256=sha,
                 ingest_id=ingest_id,
                 pdf_path=f"manuals/{stored_pdf.name}",

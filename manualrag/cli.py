@@ -160,6 +160,50 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answer import Status, Token
+
+    engine = _engine(args)
+    final = None
+    streamed = False
+    try:
+        for event in engine.ask(args.question, args.manual):
+            if isinstance(event, Status):
+                if not args.json:
+                    print(f"… {event.text}", file=sys.stderr, flush=True)
+            elif isinstance(event, Token):
+                if not args.json:
+                    print(event.text, end="", flush=True)
+                    streamed = True
+            else:
+                final = event
+    finally:
+        engine.close()
+    assert final is not None
+    if args.json:
+        payload = final.to_json()
+        print(json.dumps({"answer": final.text, "citations": payload["citations"], "hits": payload["hits"],
+                          "model": final.model, "timings": payload["timings"], "error": final.error,
+                          "answerable": final.answerable, "query": final.query}, indent=2, ensure_ascii=False))
+        return 0 if not final.error else 3
+    if streamed:
+        print("\n")  # the streamed text had unchecked citations: the checked answer follows
+    if final.error:
+        print(f"error: {final.error}", file=sys.stderr)
+    print(final.text)
+    if final.citations:
+        print("\nSources:")
+        for c in final.citations:
+            figure = f", {c.figure}" if c.figure else ""
+            image = f"  ({c.image})" if c.image else ""
+            print(f"  [{c.n}] {c.manual} p.{c.page}{figure}{image}")
+    elif final.hits and final.error:
+        print("\nRetrieved passages (the model could not be asked):")
+        for n, hit in enumerate(final.hits[:5], 1):
+            print(f"  [{n}] {hit.manual} p.{hit.page} {hit.figure}  {_snippet(hit.text, 100)}")
+    return 0 if not final.error else 3
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluate import format_report, run_eval
 
@@ -168,6 +212,77 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       baselines=not args.no_baselines, manuals_dir=args.manuals_dir)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+def _streamlit_secrets(settings: Settings) -> Path | None:
+    """Write Streamlit's [auth] section from the OIDC settings, readable by this user only.
+
+    st.login reads its provider from secrets.toml; generating it keeps MANUALRAG_UI__*
+    the one place to configure, and the file lives in the store's runtime folder.
+    """
+    ui = settings.ui
+    if not ui.oidc_enabled:
+        return None
+    import secrets
+
+    redirect = ui.oidc_redirect_uri or f"http://{ui.host}:{ui.port}/oauth2callback"
+    values = {
+        "redirect_uri": redirect,
+        "cookie_secret": ui.oidc_cookie_secret.get_secret_value() or secrets.token_urlsafe(32),
+        "client_id": ui.oidc_client_id,
+        "client_secret": ui.oidc_client_secret.get_secret_value(),
+        "server_metadata_url": ui.oidc_server_metadata_url,
+    }
+    lines = ["[auth]"] + [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    runtime = settings.store.path.absolute() / "runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    path = runtime / "streamlit-secrets.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)  # an older file may have been created with wider rights
+    return path
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the browser app: `streamlit run ui/app.py`, configured from the settings and flags."""
+    import ui
+
+    settings = _settings(args)
+    if args.host:
+        settings.ui.host = args.host
+    if args.port:
+        settings.ui.port = args.port
+    app = Path(ui.__file__).resolve().parent / "app.py"
+    store = settings.store.path.absolute()
+    store.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["MANUALRAG_STORE__PATH"] = str(store)  # the app builds its own Settings from the environment
+    if getattr(args, "embedder", None):
+        env["MANUALRAG_EMBED__MODEL"] = args.embedder
+    # Let `python -m streamlit` in the child import this project even when it is not installed.
+    root = str(Path(ui.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+        f"--server.address={settings.ui.host}",
+        f"--server.port={settings.ui.port}",
+        f"--server.maxUploadSize={settings.ui.max_upload_mb}",
+        "--server.fileWatcherType=none",  # a served app does not reload on edits
+        "--server.runOnSave=false",
+        "--client.showErrorDetails=none",  # the app shows one line; tracebacks go to the log
+        "--client.toolbarMode=minimal",
+    ]  # fmt: skip
+    secrets_file = _streamlit_secrets(settings)
+    if secrets_file is not None:
+        argv.append(f"--secrets.files={secrets_file}")
+    url = f"http://{settings.ui.host}:{settings.ui.port}"
+    print(f"manualrag: serving {store} on {url}", file=sys.stderr, flush=True)
+    # exec: Ctrl-C and the service manager's signals reach Streamlit directly.
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -210,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser("ask", help="answer a question from the manuals, with cited pages and figures")
+    p.add_argument("question")
+    p.add_argument("--manual", action="append", help="only this manual (repeatable)")
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_ask)
+
     p = sub.add_parser("eval", help="measure retrieval on a gold question file")
     p.add_argument("questions")
     p.add_argument("--scope", choices=["manual", "all"], default="manual")
@@ -219,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manuals-dir", help="folder of the gold PDFs, for the baselines (default: stored copies)")
     common(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="open the browser app (Streamlit) on 127.0.0.1")
+    p.add_argument("--host", help="address to listen on (default: MANUALRAG_UI__HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: MANUALRAG_UI__PORT or 8501)")
+    common(p)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -42,6 +42,14 @@ class IngestSettings(BaseModel):
     figure_dpi: int = Field(
         200, ge=72, le=600, description="Resolution of cropped figure PNGs (also used for OCR)."
     )
+    figure_max_side: int = Field(
+        2400, ge=256, le=10000,
+        description="Longest side of a stored figure PNG, pixels: a huge figure is rendered at a lower dpi.",
+    )
+    figure_ocr_max_side: int = Field(
+        1800, ge=256, le=10000,
+        description="Longest side of the copy of a figure that OCR reads, pixels (OCR time grows with area).",
+    )
     min_figure_points: float = Field(
         60.0, description="Figures smaller than this (PDF points, either side) are decoration."
     )
@@ -127,6 +135,62 @@ class LlmSettings(BaseModel):
     )
 
 
+class UiSettings(BaseModel):
+    """The browser app (`manualrag serve`): who may do what, and upload limits."""
+
+    host: str = Field(
+        "127.0.0.1", description="Address `manualrag serve` listens on (127.0.0.1: this machine only)."
+    )
+    port: int = Field(8501, ge=1, le=65535, description="Port `manualrag serve` listens on.")
+    staff_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password that unlocks the support-staff role (library changes, answer review, "
+        "figure gallery). Empty, and no OIDC configured: nobody can become staff.",
+    )
+    max_failed_logins: int = Field(
+        5, ge=1, description="Wrong staff passwords in a row before a browser session waits `lockout_s`."
+    )
+    lockout_s: float = Field(
+        60.0, ge=0, description="Wait after `max_failed_logins` wrong passwords, seconds."
+    )
+    oidc_server_metadata_url: str = Field(
+        "",
+        description="OpenID Connect discovery URL (https://.../.well-known/openid-configuration). "
+        "Set it with the other oidc_* fields to sign staff in through st.login (needs Authlib>=1.3.2).",
+    )
+    oidc_client_id: str = Field("", description="OIDC client id registered for this app.")
+    oidc_client_secret: SecretStr = Field(SecretStr(""), description="OIDC client secret.")
+    oidc_redirect_uri: str = Field(
+        "",
+        description="This app's callback URL as registered at the provider, ending in /oauth2callback. "
+        "Empty: http://<host>:<port>/oauth2callback.",
+    )
+    oidc_cookie_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Secret that signs the login cookie (32+ random bytes). Empty: a random one per start "
+        "(sign-ins then end when the app restarts).",
+    )
+    staff_emails: list[str] = Field(
+        default_factory=list,
+        description="Accounts (e-mail, any case) that get the staff role after an OIDC sign-in; ['*'] for "
+        "every account the provider signs in. Empty: OIDC sign-in grants nothing.",
+    )
+    max_upload_mb: int = Field(
+        200, ge=1, le=4096,
+        description="Largest PDF accepted from the browser, MiB (also Streamlit's upload cap).",
+    )
+    page_dpi: int = Field(
+        110, ge=50, le=300, description="Resolution of rendered manual pages in the viewer."
+    )
+    thumb_px: int = Field(
+        220, ge=64, le=800, description="Longest side of figure thumbnails under answers, pixels."
+    )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_server_metadata_url and self.oidc_client_id)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MANUALRAG_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -137,6 +201,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     llm: LlmSettings = LlmSettings()
+    ui: UiSettings = UiSettings()
 
     def collection_name(self, embedder_id: str) -> str:
         """Name of the Chroma collection for this embedder and chunking.
