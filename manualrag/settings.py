@@ -156,7 +156,7 @@ class UiSettings(BaseModel):
     oidc_server_metadata_url: str = Field(
         "",
         description="OpenID Connect discovery URL (https://.../.well-known/openid-configuration). "
-        "Set it with the other oidc_* fields to sign staff in through st.login (needs Authlib>=1.3.2).",
+        "Set it with the other oidc_* fields to sign staff in through st.login.",
     )
     oidc_client_id: str = Field("", description="OIDC client id registered for this app.")
     oidc_client_secret: SecretStr = Field(SecretStr(""), description="OIDC client secret.")
