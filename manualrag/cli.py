@@ -205,9 +205,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluate import format_report, run_eval
+    from rag.evaluate import format_answer_report, format_report, run_answer_eval, run_eval
 
     engine = _engine(args)
+    if args.answers:
+        try:
+            report = run_answer_eval(engine, Path(args.questions), scope=args.scope)
+        finally:
+            engine.close()
+        print(json.dumps(report, indent=2) if args.json else format_answer_report(report))
+        return 0
     report = run_eval(engine, Path(args.questions), scope=args.scope, k=args.k,
                       baselines=not args.no_baselines, manuals_dir=args.manuals_dir)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -338,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-baselines", action="store_true", help="skip the two baseline pipelines")
+    p.add_argument("--answers", action="store_true",
+                   help="answer every question with the LLM and score answers, abstentions and citations")
     p.add_argument("--manuals-dir", help="folder of the gold PDFs, for the baselines (default: stored copies)")
     common(p)
     p.set_defaults(func=cmd_eval)

@@ -221,6 +221,7 @@ class Citation:
 
     def to_json(self) -> dict[str, object]:
         return {
+            "n": self.key,  # the [n] in the answer text
             "key": self.key,
             "inferred": self.inferred,
             "hit_id": self.hit_id,

@@ -1,0 +1,77 @@
+"""The `manualrag` command line, run in-process on real stores: exit codes, JSON shapes, eval."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from manualrag.cli import main
+
+
+@pytest.fixture
+def store(sample_store: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "store"
+    shutil.copytree(sample_store, copy)
+    return copy
+
+
+def test_search_json_shape(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "fault code F07452", "--store", str(store), "--json", "-k", "3"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert 1 <= len(hits) <= 3
+    assert {"manual", "page", "kind", "figure", "score", "text", "image"} <= set(hits[0])
+    assert hits[0]["page"] == 4
+
+
+def test_search_unknown_manual_is_one_line_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "fuse", "--store", str(store), "--manual", "nope.pdf"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "nope.pdf" in err and "\n" not in err
+
+
+def test_list_and_remove(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--store", str(store), "--json"]) == 0
+    (manual,) = json.loads(capsys.readouterr().out)
+    assert manual["name"] == "p200-controller.pdf" and manual["pages"] == 7
+    assert main(["remove", "p200-controller.pdf", "--store", str(store)]) == 0
+    assert main(["remove", "p200-controller.pdf", "--store", str(store)]) == 1, "removing again must fail"
+    capsys.readouterr()
+    assert main(["list", "--store", str(store)]) == 0
+    assert "no manuals yet" in capsys.readouterr().out
+
+
+def test_ingest_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    store = tmp_path / "s"
+    assert main(["ingest", "--store", str(store), "-q", str(bad)]) == 1, "nothing ingested: non-zero exit"
+    out = capsys.readouterr().out
+    assert "✗" in out and "bad.pdf" in out
+    assert main(["ingest", "--store", str(store), "-q", str(tmp_path / "missing")]) == 1
+
+
+def test_eval_on_tiny_gold_file(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gold = tmp_path / "gold.json"
+    gold.write_text(json.dumps([
+        {"id": "q1", "doc": "p200-controller.pdf", "question": "What does fault code F07452 mean?",
+         "answer": "overload relay tripped", "must_contain": ["overload"], "pages": [4], "figure": None, "kind": "text"},
+        {"id": "q2", "doc": "p200-controller.pdf", "question": "Which fuse protects the motor contactor coil?",
+         "answer": "F3, 20 AMP", "must_contain": ["20"], "pages": [3], "figure": "Table 2-1", "kind": "table"},
+        {"id": "q3", "doc": "p200-controller.pdf", "question": "What is on the controller wiring diagram?",
+         "answer": "breaker, contactor", "must_contain": [], "pages": [2], "figure": "Figure 2-1", "kind": "figure"},
+        {"id": "q4", "doc": "p200-controller.pdf", "question": "What is the warranty period?",
+         "answer": "", "must_contain": [], "pages": [], "figure": None, "kind": "unanswerable"},
+    ]))
+    assert main(["eval", str(gold), "--store", str(store), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    summary = report["summary"]
+    assert summary["n"] == 3, "unanswerable questions are left out of hit@k"
+    assert summary["hit@5"] == 1.0, f"every answerable gold page should be in the top 5: {report['questions']}"
+    assert set(summary["by_kind"]) == {"text", "table", "figure"}
+    assert {"bm25_pages", "dense_chunks_180w"} == set(summary["baselines"])
+    assert summary["latency_ms"]["p50"] > 0
+    q1 = next(q for q in report["questions"] if q["id"] == "q1")
+    assert q1["ranked"][0]["page"] == 4 and {"manual", "page", "kind", "figure", "score"} == set(q1["ranked"][0])
