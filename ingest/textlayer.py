@@ -1,0 +1,215 @@
+"""Text-layer blocks: lines with their fonts, grouped as the PDF groups them, judged as
+headings, captions or body text, with running headers and page numbers dropped.
+
+Headings are judged against the document's body size (bigger type, or bold at body size,
+short, not a sentence), so nothing here knows about one manual's fonts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pymupdf
+
+from ingest import tables
+from ingest.labels import parse_caption
+from ingest.textcheck import CHAPTER, LIST_ITEM, join_lines, letter_tokens
+from manualrag.types import BBox, BlockKind
+
+MARGIN_BAND = 0.07  # top/bottom share of the page where running headers and page numbers live
+_CAPTION_SEP = re.compile(
+    r"^\s*(?:fig(?:ure)?|table)\.?\s+[A-Z]{0,3}-?\d+(?:\s*[-–—.]\s*\d+)?[a-z]?\s*[.:—–]", re.IGNORECASE
+)
+_ADMONITION = {"WARNING", "CAUTION", "NOTE", "DANGER", "NOTICE", "IMPORTANT"}
+_TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES  # image bytes are not needed here
+
+
+@dataclass(slots=True)
+class Line:
+    bbox: BBox
+    text: str
+    spans: list[tuple[str, float, bool, str]]  # font, size, bold, text
+
+
+@dataclass(slots=True)
+class Draft:
+    """A block under construction: text-layer lines, or OCR lines (no spans)."""
+
+    lines: list[Line]
+    ocr: bool = False
+    kind: BlockKind = "text"
+    garbled: bool = False
+    text_override: str = ""
+
+    @property
+    def bbox(self) -> BBox:
+        boxes = [ln.bbox for ln in self.lines]
+        return (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+
+    @property
+    def text(self) -> str:
+        if self.text_override:
+            return self.text_override
+        # Steps and bullets start new lines so chunking can keep or split them as units.
+        paras: list[list[str]] = []
+        for line in self.lines:
+            if not paras or LIST_ITEM.match(line.text):
+                paras.append([])
+            paras[-1].append(line.text)
+        return "\n".join(join_lines(p) for p in paras)
+
+    def _weighted(self) -> Counter[tuple[float, bool]]:
+        count: Counter[tuple[float, bool]] = Counter()
+        for line in self.lines:
+            for _, size, bold, text in line.spans:
+                count[(round(size, 1), bold)] += len(text.strip())
+        return count
+
+    @property
+    def size(self) -> float:
+        sizes: Counter[float] = Counter()
+        for (size, _), n in self._weighted().items():
+            sizes[size] += n
+        return sizes.most_common(1)[0][0] if sizes else 0.0
+
+    @property
+    def bold(self) -> bool:
+        count = self._weighted()
+        total = sum(count.values())
+        return total > 0 and sum(n for (_, b), n in count.items() if b) >= 0.8 * total
+
+
+def is_bold(span: dict) -> bool:
+    if span["flags"] & pymupdf.TEXT_FONT_BOLD:
+        return True
+    return bool(re.search(r"bold|black|heavy", span["font"], re.IGNORECASE))
+
+
+def mostly_inside(box: BBox, areas: Sequence[BBox], share: float = 0.5) -> bool:
+    size = tables.area(box)
+    return size > 0 and any(tables.overlap(box, a) >= share * size for a in areas)
+
+
+def center_in(box: BBox, areas: Sequence[BBox]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(a[0] <= cx <= a[2] and a[1] <= cy <= a[3] for a in areas)
+
+
+def furniture(box: BBox, text: str, height: float) -> bool:
+    """Running headers, footers and page numbers ("3-12", or "=3A" from a broken font)."""
+    in_band = box[3] <= height * MARGIN_BAND or box[1] >= height * (1 - MARGIN_BAND)
+    return in_band and len(text.split()) <= 8
+
+
+def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
+    raw = page.get_text("dict", sort=True, flags=_TEXT_FLAGS)
+    drafts = []
+    for block in raw["blocks"]:
+        lines = []
+        for line in block.get("lines", ()):
+            spans = [
+                (s["font"], s["size"], is_bold(s), s["text"]) for s in line["spans"] if s["text"].strip()
+            ]
+            text = " ".join("".join(s[3] for s in spans).split())
+            if text and not mostly_inside(tuple(line["bbox"]), exclude):
+                lines.append(Line(tuple(line["bbox"]), text, spans))
+        if lines:
+            draft = Draft(lines)
+            if not furniture(draft.bbox, draft.text, page.rect.height):
+                drafts.append(draft)
+    return drafts
+
+
+_BODY_SIZES: dict[tuple[int, str, int], float] = {}
+
+
+def body_font_size(doc: pymupdf.Document) -> float:
+    """The document's body text size: the most common size of regular (non-bold) text,
+    sampled over up to 16 pages and cached per document."""
+    key = (id(doc), doc.name, doc.page_count)
+    if key not in _BODY_SIZES:
+        if len(_BODY_SIZES) > 16:
+            _BODY_SIZES.clear()
+        step = max(doc.page_count // 16, 1)
+        sizes: Counter[float] = Counter()
+        for number in range(0, doc.page_count, step):
+            for block in doc.load_page(number).get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+                for line in block.get("lines", ()):
+                    for span in line["spans"]:
+                        if not is_bold(span):
+                            sizes[round(span["size"] * 2) / 2] += len(span["text"].strip())
+        _BODY_SIZES[key] = sizes.most_common(1)[0][0] if sizes else 10.0
+    return _BODY_SIZES[key]
+
+
+def is_caption(text: str, bold: bool = False, small: bool = False) -> bool:
+    """A figure/table caption: "Figure 2-1. ..." (label then a separator), or a bare
+    "Fig. 2 Pump" set in bold or small type. "Table 2-1 lists..." in body text is not."""
+    return parse_caption(text) is not None and (bool(_CAPTION_SEP.match(text)) or bold or small)
+
+
+def classify(draft: Draft, body: float) -> BlockKind:
+    text, size, bold = draft.text, draft.size, draft.bold
+    if is_caption(text, bold, 0 < size < body * 0.95):
+        return "caption"
+    words = text.split()
+    if not (1 <= len(words) <= 15 and len(draft.lines) <= 3 and len(letter_tokens(text)) >= 1):
+        return "text"
+    if text.strip(" :!.").upper() in _ADMONITION or (text.endswith(".") and len(words) > 8):
+        return "text"
+    if size >= body * 1.15 or (bold and size >= body * 0.95):
+        return "heading"
+    return "text"
+
+
+def ocr_kind(text: str) -> BlockKind:
+    """OCR text has no font: only a short line that names a chapter or appendix is a heading."""
+    short = len(text.split()) <= 10 and "\n" not in text and not text.rstrip().endswith((".", ",", ";"))
+    return "heading" if short and CHAPTER.match(text) else "text"
+
+
+def merge_runs(drafts: list[Draft]) -> list[Draft]:
+    """Join a caption with its continuation lines, and stacked headings where the later one
+    is as big or bigger ("CHAPTER 2" over "WIRING TECHNIQUES" is one title, not two levels)."""
+    out: list[Draft] = []
+    for d in drafts:
+        prev = out[-1] if out else None
+        if prev is not None and not prev.ocr and not d.ocr:
+            gap = d.bbox[1] - prev.bbox[3]
+            same_style = abs(d.size - prev.size) <= 0.3 and d.bold == prev.bold
+            if (
+                prev.kind == "caption"
+                and d.kind != "caption"
+                and same_style
+                and gap <= prev.size
+                and len(d.text.split()) <= 20
+            ):
+                prev.lines += d.lines
+                continue
+            if (
+                prev.kind == "heading"
+                and d.kind == "heading"
+                and d.size >= prev.size * 0.98
+                and gap <= 1.5 * d.size
+            ):
+                prev.lines += d.lines
+                continue
+        out.append(d)
+    return out
+
+
+def union(boxes: Sequence[BBox], pad: float = 0.0) -> BBox:
+    return (
+        min(b[0] for b in boxes) - pad,
+        min(b[1] for b in boxes) - pad,
+        max(b[2] for b in boxes) + pad,
+        max(b[3] for b in boxes) + pad,
+    )
