@@ -77,12 +77,13 @@ def main() -> None:
     parser.add_argument("pdf", nargs="?", default=str(ROOT.parent / "shared/manuals/neets_part_04.pdf"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ocr", default="rapidocr")
+    parser.add_argument("--store", help="ingest into this (new) store and keep it, e.g. for eval and bench_search")
     args = parser.parse_args()
     pdf = Path(args.pdf)
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None)
-        settings.store.path = Path(tmp) / "store"
+        settings.store.path = Path(args.store) if args.store else Path(tmp) / "store"
         settings.ingest.workers = args.workers
         settings.ingest.ocr_engine = args.ocr
         engine = Engine(settings)

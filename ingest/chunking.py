@@ -235,6 +235,32 @@ def _chunk(draft: _Draft) -> Chunk:
     )
 
 
+def split_table(markdown: str, max_words: int) -> list[str]:
+    """A big table as several chunks of whole rows, each repeating the caption and header.
+
+    A table stays one chunk when it fits; past that the embedder would only read its
+    first rows (MiniLM stops at 256 tokens), so the rows further down could never be found.
+    """
+    if len(markdown.split()) <= max_words:
+        return [markdown]
+    lines = markdown.split("\n")
+    head_end = next((i + 1 for i, line in enumerate(lines) if re.match(r"^\|?\s*:?-{3,}", line)), 0)
+    head, rows = lines[:head_end], lines[head_end:]
+    if not head or not rows:
+        return [markdown]
+    budget = max(max_words - len(" ".join(head).split()), 20)
+    parts: list[str] = []
+    current: list[str] = []
+    for row in rows:
+        if current and len(" ".join(current + [row]).split()) > budget:
+            parts.append("\n".join(head + current))
+            current = []
+        current.append(row)
+    if current:
+        parts.append("\n".join(head + current))
+    return parts
+
+
 def chunk_pages(pages: list[Page], max_words: int) -> list[Chunk]:
     """Chunks of a manual's pages, in reading order."""
     blocks = [b for page in pages for b in page.blocks]
@@ -269,9 +295,8 @@ def chunk_pages(pages: list[Page], max_words: int) -> list[Chunk]:
             stack.append((level, " ".join(block.text.split()).rstrip(" .:"), style in titles))
         elif block.kind == "table":
             flush()
-            drafts.append(
-                _Draft([_Unit(block.text, [(block.page, block.bbox)], block.ocr, seq)], section(), "table")
-            )
+            for part in split_table(block.text, max_words * 2):
+                drafts.append(_Draft([_Unit(part, [(block.page, block.bbox)], block.ocr, seq)], section(), "table"))
         elif block.kind == "caption":
             captions.append((block, section(), seq))
         else:

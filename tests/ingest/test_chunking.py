@@ -191,7 +191,7 @@ def test_long_procedure_splits_between_steps_and_repeats_the_section() -> None:
 # --------------------------------------------------------------------- tables, refs, captions
 
 
-def test_table_is_its_own_chunk_whatever_its_size() -> None:
+def test_table_is_never_merged_with_prose() -> None:
     table = "Table 1-2. Wire gauge\n| Gauge | Ohms |\n| --- | --- |\n" + "\n".join(
         f"| {i} | {i}.5 |" for i in range(150)
     )
@@ -202,9 +202,15 @@ def test_table_is_its_own_chunk_whatever_its_size() -> None:
         blk("Larger gauge numbers mean thinner wire."),
         max_words=160,
     )
-    assert [c.kind for c in chunks] == ["text", "table", "text"], [c.kind for c in chunks]
-    assert chunks[1].text == table and chunks[1].figure_refs == ("Table 1-2",)
-    assert "| 3 |" not in chunks[0].text + chunks[2].text, "table rows never merge with prose"
+    kinds = [c.kind for c in chunks]
+    assert kinds[0] == "text" and kinds[-1] == "text" and set(kinds[1:-1]) == {"table"}, kinds
+    tables = chunks[1:-1]
+    assert len(tables) > 1, "a 150-row table is split into row groups the embedder can read"
+    assert all(t.text.startswith("Table 1-2. Wire gauge\n| Gauge | Ohms |") for t in tables)
+    assert all(t.figure_refs == ("Table 1-2",) for t in tables)
+    rows = [line for t in tables for line in t.text.split("\n")[3:]]
+    assert rows == table.split("\n")[3:], "every row kept once, in order"
+    assert "| 3 |" not in chunks[0].text + chunks[-1].text, "table rows never merge with prose"
 
 
 def test_figure_refs_in_order_without_repeats() -> None:
@@ -317,3 +323,21 @@ def test_sample_manual_ocr_chunks(sample_chunks: list[Chunk]) -> None:
     )
     bad = [c.text for c in sample_chunks if is_garbled(c.text)]
     assert not bad, f"junk text reached the chunks: {bad}"
+
+
+def test_big_table_splits_into_row_groups_with_header() -> None:
+    from ingest.chunking import split_table
+
+    head = ["Table 1-2.—Standard sizes", "| Gauge | Diameter | Area |", "| --- | --- | --- |"]
+    rows = [f"| {i} | {i * 3}.2 mils | {i * 7} CM |" for i in range(60)]
+    parts = split_table("\n".join(head + rows), 120)
+    assert len(parts) > 1, "a 60-row table is past the limit and must be split"
+    seen = []
+    for part in parts:
+        lines = part.split("\n")
+        assert lines[:3] == head, f"every part repeats caption and header, got {lines[:3]}"
+        assert len(part.split()) <= 120, "each part fits the word budget"
+        seen.extend(lines[3:])
+    assert seen == rows, "every row appears once, in order"
+    small = "\n".join(head + rows[:3])
+    assert split_table(small, 120) == [small], "a table that fits stays one chunk"
