@@ -303,23 +303,38 @@ class Library:
         ingest_ids: Sequence[str],
         limit: int,
         kinds: Sequence[str] | None = None,
+        whole_library: bool = False,
     ) -> list[tuple[str, float]]:
-        """Best records by BM25 among the given generations: (id, score), higher is better."""
+        """Best records by BM25 among the given generations: (id, score), higher is better.
+
+        FTS5 ranks inside the index first (``ORDER BY rank LIMIT`` on the FTS table is
+        its fast path), with slack for records of other generations or kinds; only if
+        too few survive the filter does it rank every match of the visible generations.
+        """
         match = keyword_query(query)
         if not match or not ingest_ids:
             return []
-        sql = (
-            "SELECT r.id, bm25(records_fts) AS s FROM records_fts JOIN records r ON r.rowid = records_fts.rowid "
-            f"WHERE records_fts MATCH ? AND r.ingest_id IN ({','.join('?' * len(ingest_ids))})"
-        )
-        args: list[object] = [match, *ingest_ids]
-        if kinds:
-            sql += f" AND r.kind IN ({','.join('?' * len(kinds))})"
-            args.extend(kinds)
-        sql += " ORDER BY s LIMIT ?"
-        args.append(limit)
+        visible = set(ingest_ids)
         try:
-            rows = self._conn().execute(sql, args).fetchall()
+            conn = self._conn()
+            rows = [] if not whole_library else conn.execute(
+                "SELECT r.id, r.ingest_id, r.kind, f.rank FROM "
+                "(SELECT rowid, rank FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?) f "
+                "JOIN records r ON r.rowid = f.rowid ORDER BY f.rank",
+                (match, limit * 4),
+            ).fetchall()
+            kept = [(r[0], -float(r[3])) for r in rows if r[1] in visible and (not kinds or r[2] in kinds)]
+            if whole_library and (len(kept) >= limit or len(rows) < limit * 4):
+                return kept[:limit]
+            sql = (
+                "SELECT r.id, bm25(records_fts) AS s FROM records_fts JOIN records r ON r.rowid = records_fts.rowid "
+                f"WHERE records_fts MATCH ? AND r.ingest_id IN ({','.join('?' * len(ingest_ids))})"
+            )
+            args: list[object] = [match, *ingest_ids]
+            if kinds:
+                sql += f" AND r.kind IN ({','.join('?' * len(kinds))})"
+                args.extend(kinds)
+            rows = conn.execute(sql + " ORDER BY s LIMIT ?", [*args, limit]).fetchall()
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse matches nothing rather than failing search
         # bm25() is lower-is-better and negative; flip it so higher is better.

@@ -85,8 +85,8 @@ class Retriever:
             return SearchResult(query, [], seconds=time.perf_counter() - started)
         n = max(self.settings.candidates, k * 3)
         vector = self.embedder.embed_queries([query])[0]
-        dense = self.store.dense(vector, visible, n, kinds)
-        keyword = self.store.library.keyword(query, visible, n, kinds)
+        dense = self.store.dense(vector, visible, n, kinds, whole_library=names is None)
+        keyword = self.store.library.keyword(query, visible, n, kinds, whole_library=names is None)
         best = dense[0][1] if dense else 0.0
         if best < MIN_DENSE_SIMILARITY and not keyword:
             return SearchResult(query, [], best, 0, time.perf_counter() - started)

@@ -64,3 +64,17 @@ def test_collection_name_follows_vector_settings(settings: Settings) -> None:
     settings.ingest.chunk_words = 100
     assert a != settings.collection_name("minilm-l6-v2"), "other chunking needs another collection"
     assert 3 <= len(a) <= 63
+
+
+def test_whole_library_search_hides_pending_records(settings: Settings) -> None:
+    store = Store(settings, "test-embedder")
+    committed = _write(store, "a.pdf", ["alpha pump seal"], seed=0)
+    pending = store.begin("b.pdf")
+    vec = _vectors(1, seed=0)  # the same vector as a.pdf's record: it would tie for first place
+    store.add(pending, [Record(id="pending-0", manual="b.pdf", page=1, kind="text", text="alpha pump seal")], vec)
+    visible = store.visible_ids()
+    assert visible == [committed]
+    dense = store.dense(vec[0], visible, 5, whole_library=True)
+    assert [rid for rid, _ in dense] == [f"{committed[:8]}-0"], f"pending records must stay hidden: {dense}"
+    words = store.library.keyword("pump seal", visible, 5, whole_library=True)
+    assert [rid for rid, _ in words] == [f"{committed[:8]}-0"], f"pending records must stay hidden: {words}"
