@@ -24,6 +24,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from manualrag.sqlite import connect
 from manualrag.types import ManualInfo, Record
 
 SCHEMA = """
@@ -133,11 +134,7 @@ class Library:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = _Txn(conn)
+            self._local.conn = _Txn(connect(self.path))
             conn = self._local.conn
         return conn
 
