@@ -196,7 +196,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for c in final.citations:
             figure = f", {c.figure}" if c.figure else ""
             image = f"  ({c.image})" if c.image else ""
-            print(f"  [{c.n}] {c.manual} p.{c.page}{figure}{image}")
+            print(f"  [{c.key}] {c.manual} p.{c.page}{figure}{image}")
     elif final.hits and final.error:
         print("\nRetrieved passages (the model could not be asked):")
         for n, hit in enumerate(final.hits[:5], 1):

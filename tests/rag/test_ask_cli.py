@@ -36,3 +36,18 @@ def test_ask_with_dead_endpoint_still_shows_sources(sample_store: Path, tmp_path
     captured = capsys.readouterr()
     assert "MANUALRAG_LLM__BASE_URL" in captured.err and "Traceback" not in captured.err
     assert "p200-controller.pdf p.3" in captured.out, "the retrieved sources are still listed"
+
+
+def test_ask_prints_checked_answer_and_sources(sample_store: Path, tmp_path: Path, fake_llm,  # type: ignore[no-untyped-def]
+                                               monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from llm_helpers import Reply
+
+    store = tmp_path / "store"
+    shutil.copytree(sample_store, store)
+    fake_llm.script = [Reply(text="The overload relay tripped [1]. Reset it after the motor cools [9].")]
+    monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", fake_llm.url)
+    assert main(["ask", "What does fault code F07452 mean?", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    checked = out.split("\n\n", 1)[1]  # after the streamed text comes the checked answer
+    assert "[9]" not in checked, "a key never offered is dropped from the printed answer"
+    assert "Sources:" in checked and "[1] p200-controller.pdf p.4" in checked, checked
