@@ -77,6 +77,17 @@ def notify(kind: Literal["success", "info", "warning", "error"], text: str) -> N
     st.session_state.setdefault(NOTICE, []).append((kind, text))
 
 
+def allowed(settings: UiSettings, action: str, show: bool = False) -> bool:
+    """``require_staff`` as a test: False (with a notice, shown at once if ``show``) for technicians."""
+    try:
+        require_staff(settings, action)
+    except NotAllowed:
+        if show:
+            show_notices()
+        return False
+    return True
+
+
 def show_notices() -> None:
     for kind, text in st.session_state.pop(NOTICE, []):
         getattr(st, kind)(text)

@@ -16,10 +16,7 @@ THUMB_PX = 480
 
 def gallery_view(ctx: Ctx) -> None:
     st.header("Figures")
-    try:
-        auth.require_staff(ctx.settings.ui, "browse the figure gallery")
-    except auth.NotAllowed:
-        auth.show_notices()
+    if not auth.allowed(ctx.settings.ui, "browse the figure gallery", show=True):
         return
     engine = ctx.svc.engine
     manuals = engine.manuals()

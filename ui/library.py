@@ -165,9 +165,7 @@ def library_view(ctx: Ctx) -> None:
 
 
 def _ask_remove(ctx: Ctx, name: str | None) -> None:
-    try:
-        auth.require_staff(ctx.settings.ui, "remove manuals")
-    except auth.NotAllowed:
+    if not auth.allowed(ctx.settings.ui, "remove manuals"):
         return
     st.session_state[CONFIRM_REMOVE] = name
 
@@ -175,9 +173,7 @@ def _ask_remove(ctx: Ctx, name: str | None) -> None:
 def remove_manual(ctx: Ctx, name: str) -> None:
     """Staff action. The role is checked here, whatever the page showed."""
     st.session_state.pop(CONFIRM_REMOVE, None)
-    try:
-        auth.require_staff(ctx.settings.ui, "remove manuals")
-    except auth.NotAllowed:
+    if not auth.allowed(ctx.settings.ui, "remove manuals"):
         return
     if ctx.svc.uploads.busy():
         auth.notify("warning", "An upload is being ingested: remove the manual when it is done.")
@@ -195,9 +191,7 @@ def remove_manual(ctx: Ctx, name: str) -> None:
 
 def reingest_manual(ctx: Ctx, name: str) -> None:
     """Staff action: queue a fresh ingest from the stored copy; progress shows in the sidebar."""
-    try:
-        auth.require_staff(ctx.settings.ui, "re-ingest manuals")
-    except auth.NotAllowed:
+    if not auth.allowed(ctx.settings.ui, "re-ingest manuals"):
         return
     job = ctx.svc.uploads.submit_reingest(name)
     st.session_state.setdefault(MY_UPLOADS, []).append(job.id)

@@ -29,10 +29,7 @@ def _when(epoch: float) -> str:
 
 def review_view(ctx: Ctx) -> None:
     st.header("Review answers")
-    try:
-        auth.require_staff(ctx.settings.ui, "review answers")
-    except auth.NotAllowed:
-        auth.show_notices()
+    if not auth.allowed(ctx.settings.ui, "review answers", show=True):
         return
     store = ctx.svc.conversations
     flagged = store.flagged_count()
