@@ -335,8 +335,7 @@ def ingest_paths(
 ) -> list[IngestReport]:
     """Ingest many files; one bad file never stops the others."""
     reports = []
-    with store.write_lock():
-        store.purge()  # finish what a crashed run left behind
+    with store.writer():
         for path in find_pdfs(paths):
             progress = progress_for(path) if progress_for else _noop
             reports.append(ingest_file(path, settings, store, embedder, progress))

@@ -61,8 +61,7 @@ class Engine:
         path = uploads / f"{uuid.uuid4().hex}.pdf"
         path.write_bytes(data)
         try:
-            with self.store.write_lock():
-                self.store.purge()
+            with self.store.writer():
                 kwargs = {"progress": progress} if progress else {}
                 report = ingest_file(path, self.settings, self.store, self.embedder, name=name, **kwargs)
         finally:
@@ -79,11 +78,10 @@ class Engine:
 
         from manualrag.errors import ManualNotFound
 
-        with self.store.write_lock():
+        with self.store.writer():
             info = self.store.manual(name)
             if info is None:
                 raise ManualNotFound(name)
-            self.store.purge()
             kwargs = {"progress": progress} if progress else {}
             source = self.store.abs_path(info.pdf_path)
             report = ingest_file(

@@ -108,6 +108,13 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """The write lock, after finishing what a crashed writer left behind."""
+        with self.write_lock():
+            self.purge()
+            yield
+
     # -- catalog -----------------------------------------------------------------------
 
     def manuals(self) -> list[ManualInfo]:
