@@ -1,6 +1,6 @@
 """Ingest benchmark: manualrag's full ingest vs. a plain text-only baseline, same machine, one run.
 
-    .venv/bin/python benchmarks/bench_ingest.py [PDF] [--workers N]
+    .venv/bin/python benchmarks/bench_ingest.py [PDF] [--workers N] [--embedder SPEC] [--no-baseline]
 
 Baseline: PyMuPDF page text, 180-word chunks, the same MiniLM embedder, nothing else.
 Prints times, pages/s, peak RSS (the process tree, workers included) and what was found.
@@ -29,23 +29,28 @@ from manualrag.settings import Settings  # noqa: E402
 
 
 class PeakRss:
-    """Polls the RSS of this process and its children; keeps the peak of the sum."""
+    """Polls the RSS of this process and its children; keeps the peak of the sum (shared
+    pages count once per process, so this is an upper bound), and this process's own peak."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.parent_peak = 0
+        self.at_peak: list[int] = []  # this process's RSS, then its children's, when the sum peaked
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            sizes = []
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    total += proc.memory_info().rss
+                    sizes.append(proc.memory_info().rss)
                 except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+                    continue
+            self.parent_peak = max(self.parent_peak, sizes[0])
+            if sum(sizes) > self.peak:
+                self.peak, self.at_peak = sum(sizes), sizes
             time.sleep(0.1)
 
     def __enter__(self) -> PeakRss:
@@ -78,6 +83,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ocr", default="rapidocr")
     parser.add_argument("--store", help="ingest into this (new) store and keep it, e.g. for eval and bench_search")
+    parser.add_argument("--embedder", help="embedder spec (default: minilm), e.g. clip:FOLDER from bench_embedders.py")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the text-only baseline")
     args = parser.parse_args()
     pdf = Path(args.pdf)
 
@@ -86,13 +93,17 @@ def main() -> None:
         settings.store.path = Path(args.store) if args.store else Path(tmp) / "store"
         settings.ingest.workers = args.workers
         settings.ingest.ocr_engine = args.ocr
+        if args.embedder:
+            settings.embed.model = args.embedder
         engine = Engine(settings)
         embedder = engine.embedder  # load once, outside both timings
         embedder.embed_texts(["warm up"])
 
-        with PeakRss() as base_rss:
-            base = baseline(pdf, embedder)
-        base["peak_rss_mb"] = round(base_rss.peak / 2**20)
+        base: dict[str, float] = {}
+        if not args.no_baseline:
+            with PeakRss() as base_rss:
+                base = baseline(pdf, embedder)
+            base["peak_rss_mb"] = round(base_rss.peak / 2**20)
 
         with PeakRss() as rss:
             started = time.perf_counter()
@@ -102,6 +113,8 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "pages_per_s": round(report.pages / seconds, 2),
             "peak_rss_mb": round(rss.peak / 2**20),
+            "parent_peak_rss_mb": round(rss.parent_peak / 2**20),
+            "rss_at_peak_mb": [round(n / 2**20) for n in rss.at_peak],  # this process, then its workers
             **{k: getattr(report, k) for k in ("status", "pages", "chunks", "figures", "figures_with_ocr", "ocr_pages")},
             "warnings": len(report.warnings),
             "error": report.error,
@@ -111,8 +124,9 @@ def main() -> None:
         full["figures_with_caption_label"] = captioned
 
     out = {"pdf": pdf.name, "cpu_count": os.cpu_count(), "workers": args.workers, "ocr": args.ocr,
+           "embedder": embedder.id, "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
            "manualrag": full, "baseline_text_only": base,
-           "ratio_to_baseline": round(full["seconds"] / max(base["seconds"], 1e-9), 2)}
+           "ratio_to_baseline": round(full["seconds"] / max(base.get("seconds", 0.0), 1e-9), 2) if base else None}
     print(json.dumps(out, indent=2))
 
 

@@ -64,9 +64,14 @@ def garble_check(threshold: float) -> Garbled:
     return lambda text: bool(is_garbled(text, threshold))
 
 
+TEXT_ONLY = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+
 def text_blocks(page: pymupdf.Page) -> list[TextBlock]:
     blocks = []
-    for block in page.get_text("dict", sort=True)["blocks"]:
+    # Without image bytes: "dict" decodes every image of the page by default, and one
+    # decompression bomb costs gigabytes and tens of seconds (tests/ingest/test_bad_inputs.py).
+    for block in page.get_text("dict", sort=True, flags=TEXT_ONLY)["blocks"]:
         lines, size = [], 0.0
         for line in block.get("lines", ()):
             text = "".join(span["text"] for span in line["spans"]).strip()

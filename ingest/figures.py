@@ -335,7 +335,8 @@ def _vector_labels(page: pymupdf.Page, rect: pymupdf.Rect, cap: ft.Caption | Non
     row by row like OCR'd labels (a boxed table keeps its rows)."""
     lines = []
     # Glyph boxes of the last row often poke past a frame: read a little beyond it.
-    for block in page.get_text("dict", clip=rect + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD))["blocks"]:
+    for block in page.get_text("dict", clip=rect + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD),
+                               flags=ft.TEXT_ONLY)["blocks"]:
         for line in block.get("lines", ()):
             text = "".join(span["text"] for span in line["spans"]).strip()
             box = pymupdf.Rect(line["bbox"])  # line boxes overlap: judge by the centre

@@ -93,16 +93,40 @@ def ocr_region(
     ]
 
 
-# RapidOCR's detector scales an image up until its short side reaches 736 px; for a strip
-# of a few lines that means 4x the pixels, so white padding is far cheaper (3.3 s -> 1.7 s).
-# A white border keeps text off the image edge, where it came back as gibberish.
-_MIN_SIDE = 736
+class LineReader:
+    """Reads text lines whose boxes the text layer gives, one crop each, from one render of
+    the page made on first use: recognition only, no detection (``OcrEngine.read_line``)."""
+
+    def __init__(self, page: pymupdf.Page, dpi: int, ocr: OcrEngine) -> None:
+        self._page, self._dpi, self._ocr = page, dpi, ocr
+        self._image: Image.Image | None = None
+
+    def read(self, box: BBox) -> str:
+        if self._image is None:
+            pix = self._page.get_pixmap(dpi=self._dpi, alpha=False)
+            self._image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+        scale = self._dpi / 72
+        # The line box itself, no margin: recognition scales the crop to a fixed height,
+        # and white around the text shrinks the glyphs (it dropped letters: "is o ensure").
+        crop = self._image.crop((
+            max(int(box[0] * scale), 0), max(int(box[1] * scale), 0),
+            min(int(box[2] * scale) + 1, self._image.width), min(int(box[3] * scale) + 1, self._image.height),
+        ))
+        if crop.width < 4 or crop.height < 4:
+            return ""
+        out = io.BytesIO()
+        crop.save(out, format="PNG", compress_level=1)
+        return self._ocr.read_line(out.getvalue())
+
+
+# A white border keeps text off the image edge, where it came back as gibberish. (No
+# padding to a minimum size: the detector no longer scales small images up, see ocr.py.)
 _BORDER = 12
 
 
 def _read_image(image: Image.Image, ocr: OcrEngine) -> list[Line]:
     """OCR lines of an image, boxes in its pixel coordinates."""
-    size = (max(image.width + 2 * _BORDER, _MIN_SIDE), max(image.height + 2 * _BORDER, _MIN_SIDE))
+    size = (image.width + 2 * _BORDER, image.height + 2 * _BORDER)
     canvas = Image.new("RGB", size, "white")
     canvas.paste(image, (_BORDER, _BORDER))
     out = io.BytesIO()

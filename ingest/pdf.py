@@ -22,6 +22,7 @@ from typing import Literal
 import pymupdf
 
 from ingest import page_ocr, tables
+from ingest.font_decode import FontDecoder
 from ingest.ocr import OcrEngine
 from ingest.textcheck import is_garbled, known_word_share, letter_tokens
 from ingest.textlayer import (
@@ -124,9 +125,17 @@ class _Layout:
     blank: list[BBox]  # what OCR must not read again: clean text, figures, other images
     clean: list[BBox] = field(default_factory=list)  # boxes of text-layer blocks kept as they are
     scanned: bool = False
+    bombs: list[BBox] = field(default_factory=list)  # images declaring more than max_image_pixels
 
 
-def _analyse(page: pymupdf.Page, settings: IngestSettings, exclude: Sequence[BBox], body: float) -> _Layout:
+def _analyse(
+    page: pymupdf.Page,
+    settings: IngestSettings,
+    exclude: Sequence[BBox],
+    body: float,
+    decoder: FontDecoder | None = None,
+    ocr: OcrEngine | None = None,
+) -> _Layout:
     drafts = text_drafts(page, exclude)
     page_words = sum(len(d.text.split()) for d in drafts)
     threshold = settings.garbled_threshold
@@ -142,11 +151,18 @@ def _analyse(page: pymupdf.Page, settings: IngestSettings, exclude: Sequence[BBo
         for f, parts in by_font.items()
         if len(letter_tokens(" ".join(parts))) >= 3 and is_garbled(" ".join(parts), threshold)
     }
+    if decoder is not None:
+        # A font found junk on another page is junk here too, even where it sets only digits.
+        junk_fonts |= decoder.fonts() & by_font.keys()
+        if ocr is not None and junk_fonts:
+            _teach(page, [ln for d in drafts for ln in d.lines], junk_fonts, decoder, ocr, settings.ocr_dpi)
+        for d in drafts:
+            _decode(d, junk_fonts, decoder, threshold)
 
     def junk(lines: list[Line]) -> bool:
         text = " ".join(ln.text for ln in lines)
         chars = sum(len(s[3].strip()) for ln in lines for s in ln.spans)
-        bad = sum(len(s[3].strip()) for ln in lines for s in ln.spans if s[0] in junk_fonts)
+        bad = sum(len(s[3].strip()) for ln in lines if not ln.decoded for s in ln.spans if s[0] in junk_fonts)
         return is_garbled(text, threshold) or (chars > 0 and bad >= 0.5 * chars)
 
     for d in drafts:
@@ -159,12 +175,17 @@ def _analyse(page: pymupdf.Page, settings: IngestSettings, exclude: Sequence[BBo
         if mostly_inside(grid.bbox, exclude):
             continue
         inside = [ln for d in drafts for ln in d.lines if center_in(ln.bbox, [grid.bbox])]
-        if inside and junk(inside):
+        words: list[tables.Word] | None = None
+        if not (inside and junk(inside)):
+            if decoder is not None and any(s[0] in junk_fonts for ln in inside for s in ln.spans):
+                words = decoder.words(page, grid.bbox, junk_fonts)  # None: a character is unknown
+            else:
+                words = [tuple(w[:5]) for w in page.get_text("words", clip=grid.bbox)]  # type: ignore[misc]
+        if words is None:
             layout.tables.append((grid, None))
             layout.ocr_targets.append(grid.bbox)
         else:
-            words = [tuple(w[:5]) for w in page.get_text("words", clip=grid.bbox)]
-            markdown = tables.to_markdown(tables.table_rows(grid, words))  # type: ignore[arg-type]
+            markdown = tables.to_markdown(tables.table_rows(grid, words))
             if markdown is None:
                 continue  # a frame around text, not a table: its lines stay plain text
             layout.tables.append((grid, markdown))
@@ -186,7 +207,11 @@ def _analyse(page: pymupdf.Page, settings: IngestSettings, exclude: Sequence[BBo
     layout.clean = [d.bbox for d in drafts if not d.garbled]
 
     area = page.rect.width * page.rect.height
-    images = [tuple(i["bbox"]) for i in page.get_image_info()]
+    infos = page.get_image_info()  # declared sizes: nothing is decoded here
+    # A decompression bomb is never rendered for OCR: MuPDF inflates all of it to draw it
+    # (5 s for a 675 MB image, and a 500 MB file can hold 500 GB of zeros).
+    layout.bombs = [tuple(i["bbox"]) for i in infos if i["width"] * i["height"] > settings.max_image_pixels]
+    images = [tuple(i["bbox"]) for i in infos if i["width"] * i["height"] <= settings.max_image_pixels]
     images = [b for b in images if tables.area(b) >= 0.02 * area and not mostly_inside(b, exclude)]
     # A page with (almost) no text layer shows its words in images: a scan. Figure-only
     # pages look the same; the figure stage passes their boxes in ``exclude``.
@@ -200,6 +225,49 @@ def _analyse(page: pymupdf.Page, settings: IngestSettings, exclude: Sequence[BBo
         else:
             layout.blank.append(img)  # a figure: its labels are the figure stage's job
     return layout
+
+
+def _teach(
+    page: pymupdf.Page, lines: list[Line], fonts: set[str], decoder: FontDecoder, ocr: OcrEngine, dpi: int
+) -> None:
+    """OCR junk lines holding characters the decoder has yet to learn, one line at a time,
+    the line teaching most first, until none is left to learn: on the first junk page of a
+    font a third of its lines teach nearly every character; later, a line here and there."""
+    reader = page_ocr.LineReader(page, dpi, ocr)
+    todo = [(ln, [(char, font) for font, _, _, text in ln.spans for char in text]) for ln in lines]
+    while todo:
+        wanted = [(len(decoder.wants(glyphs, fonts)), i) for i, (_, glyphs) in enumerate(todo)]
+        count, best = max(wanted)
+        if count == 0:
+            return
+        line, glyphs = todo.pop(best)
+        try:
+            text = reader.read(line.bbox)
+        except Exception as err:  # noqa: BLE001 - the page still goes to OCR as junk
+            log.warning("page %d: reading a line to learn its font failed: %s", page.number + 1, err)
+            return
+        decoder.learn(glyphs, text, fonts)
+
+
+def _decode(draft: Draft, fonts: set[str], decoder: FontDecoder, threshold: float) -> None:
+    """Replace the block's junk-font text by its decoding when every character of it is
+    known and the result reads as words; otherwise leave it junk (for OCR)."""
+    lines = []
+    for line in draft.lines:
+        if not any(s[0] in fonts for s in line.spans):
+            lines.append(line)
+            continue
+        spans = []
+        for font, size, bold, text in line.spans:
+            if font in fonts:
+                decoded = decoder.decode(font, text)
+                if decoded is None:
+                    return
+                text = decoded
+            spans.append((font, size, bold, text))
+        lines.append(Line(line.bbox, " ".join("".join(s[3] for s in spans).split()), spans, decoded=True))
+    if any(ln.decoded for ln in lines) and not is_garbled(" ".join(ln.text for ln in lines), threshold):
+        draft.lines = lines
 
 
 def text_layer_problem(
@@ -218,9 +286,13 @@ def read_page(
     settings: IngestSettings,
     ocr: OcrEngine | None,
     exclude: Sequence[BBox] = (),
+    decoder: FontDecoder | None = None,
 ) -> Page:
     """Blocks of page ``number`` (1-based) in reading order; never raises: a page that
     cannot be read comes back empty with a warning, so one bad page never sinks a manual.
+
+    ``decoder`` (one per document) decodes junk-font text it has learned, and learns from
+    what OCR reads of the rest: pass the same one for every page of a document.
 
     Boxes are in the page's unrotated space, as PyMuPDF's text and image boxes are; a
     rotated page (``/Rotate 90``) is read with its rotation lifted for the duration, since
@@ -238,7 +310,7 @@ def read_page(
                 rotation = 0
         try:
             width, height = page.rect.width, page.rect.height
-            return _read(page, number, settings, ocr, exclude, body_font_size(doc))
+            return _read(page, number, settings, ocr, exclude, body_font_size(doc), decoder)
         finally:
             if rotation:
                 page.set_rotation(rotation)
@@ -256,11 +328,16 @@ def _read(
     ocr: OcrEngine | None,
     exclude: Sequence[BBox],
     body: float,
+    decoder: FontDecoder | None,
 ) -> Page:
-    layout = _analyse(page, settings, exclude, body)
+    layout = _analyse(page, settings, exclude, body, decoder, ocr)
     result = Page(number, page.rect.width, page.rect.height)
     drafts = [d for d in layout.drafts if not d.garbled]
     table_words: dict[int, list[tables.Word]] = defaultdict(list)
+    if layout.ocr_targets and any(tables.overlap(union(layout.ocr_targets, 3.0), b) for b in layout.bombs):
+        result.warnings.append(f"page {number}: not OCR'd: it shows an image of more than "
+                               f"max_image_pixels={settings.max_image_pixels} pixels")
+        layout.ocr_targets = []
     if layout.ocr_targets and ocr is None:
         what = "looks scanned" if layout.scanned else "has a broken text layer"
         result.warnings.append(f"page {number} {what}; its text was skipped because OCR is off")

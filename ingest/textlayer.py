@@ -32,6 +32,7 @@ class Line:
     bbox: BBox
     text: str
     spans: list[tuple[str, float, bool, str]]  # font, size, bold, text
+    decoded: bool = False  # junk-font spans decoded to real text (ingest.font_decode)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""`manualrag` command line: ingest, search, list, remove, eval, ask, serve.
+"""`manualrag` command line: ingest, search, list, remove, eval, ask, serve, doctor, backup, restore.
 
 This is one of the two places (with the web app) that catch errors broadly: a user
 sees a one-line message and a non-zero exit, never a traceback.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -17,8 +16,6 @@ from pathlib import Path
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Never reach for a model hub: every default model is on disk.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from manualrag.errors import ManualragError  # noqa: E402
 from manualrag.settings import Settings  # noqa: E402
@@ -34,6 +31,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings.ingest.workers = args.workers
     if getattr(args, "embedder", None):
         settings.embed.model = args.embedder
+    from rag.embedders import hub_id
+
+    if hub_id(settings.embed.model) is None:
+        # Never reach for a model hub unless the embedder names a hub model: every default is on disk.
+        # (Set before transformers is imported: huggingface_hub reads it once.)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return settings
 
 
@@ -105,9 +108,15 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if bool(args.query) == bool(args.image):
+        print("error: give a question or --image PHOTO (one of them)", file=sys.stderr)
+        return 2
     engine = _engine(args)
-    kinds = [args.kind] if args.kind else None
-    result = engine.search(args.query, args.manual, args.k, kinds)
+    if args.image:
+        result = engine.search_image(Path(args.image), args.manual, args.k)
+    else:
+        kinds = [args.kind] if args.kind else None
+        result = engine.search(args.query, args.manual, args.k, kinds)
     if args.json:
         print(json.dumps([h.to_json() for h in result.hits], indent=2, ensure_ascii=False))
         return 0
@@ -138,13 +147,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"store {store.root}  collection {store.collection_name}  embedder {store.embedder_id}")
     if not manuals:
         print("no manuals yet: add some with `manualrag ingest PATH...`")
-        return 0
     for m in manuals:
         print(
             f"{m.name}: {m.pages} pages, {m.chunks} chunks, {m.figures} figures "
             f"({m.figures_with_ocr} with OCR), {m.ocr_pages} pages OCR'd, ingested {m.ingested_at}"
             + (f", {len(m.warnings)} warnings" if m.warnings else "")
         )
+    # Each embedder has its own collection: say what else this store holds, and how to reach it.
+    for name in sorted(set(store.library.collections()) - {store.collection_name}):
+        held = store.library.manuals(name)
+        embedders = ", ".join(sorted({m.embedder for m in held if m.embedder})) or "unknown"
+        print(f"also here: collection {name}  embedder {embedders}: {len(held)} manuals "
+              "(searched when MANUALRAG_EMBED__MODEL or --embedder picks that embedder)")
     return 0
 
 
@@ -267,6 +281,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env["MANUALRAG_STORE__PATH"] = str(store)  # the app builds its own Settings from the environment
     if getattr(args, "embedder", None):
         env["MANUALRAG_EMBED__MODEL"] = args.embedder
+    env.setdefault("HF_HUB_OFFLINE", "0")  # _settings set "1" unless the embedder is a hub model
     # Let `python -m streamlit` in the child import this project even when it is not installed.
     root = str(Path(ui.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -292,6 +307,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from manualrag.doctor import format_checks, run_checks, to_json
+
+    results = run_checks(_settings(args))
+    print(to_json(results) if args.json else format_checks(results))
+    return 1 if any(c.status == "fail" for c in results) else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from manualrag.backup import backup
+    from rag.embedders import settings_embedder_id
+
+    settings = _settings(args)
+    summary = backup(settings, settings_embedder_id(settings.embed), Path(args.dest))
+    size = summary.path.stat().st_size / 2**20
+    print(f"{summary.line('backed up')} to {summary.path} ({size:.1f} MiB, {summary.seconds:.1f} s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from manualrag.backup import restore
+    from manualrag.logs import safe_url
+
+    settings = _settings(args)
+    summary = restore(settings, Path(args.src), force=args.force)
+    where = safe_url(settings.store.chroma_url) if settings.store.chroma_url else "embedded Chroma"
+    print(f"{summary.line('restored')} into {summary.path} (vectors: {where}, {summary.seconds:.1f} s)")
+    for note in summary.notes:
+        print(f"note: {note}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -314,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="show the best passages and figures for a question")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?")
+    p.add_argument("--image", metavar="PHOTO",
+                   help="find figures that look like this photo (needs a clip:, siglip: or voyage: embedder)")
     p.add_argument("--manual", action="append", help="only this manual (repeatable)")
     p.add_argument("-k", type=int, default=None, help="number of results")
     p.add_argument("--kind", choices=["text", "table", "figure"], help="only this kind")
@@ -356,12 +405,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default: MANUALRAG_UI__PORT or 8501)")
     common(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("doctor", help="check the setup (models, store, LLM, disk) and say what to fix")
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("backup", help="write the library (catalog, vectors, figures, PDFs, conversations) to one archive")
+    p.add_argument("dest", help="archive to create: NAME.tar.gz or NAME.tar")
+    common(p)
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup archive into an empty store folder")
+    p.add_argument("src", help="archive written by `manualrag backup`")
+    p.add_argument("--force", action="store_true", help="replace the library in a non-empty store folder")
+    common(p)
+    p.set_defaults(func=cmd_restore)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from manualrag import logs
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(args)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        print(f"error: configuration: {where}: {first.get('msg', 'invalid value')}", file=sys.stderr)
+        return 2
+    if args.verbose and settings.log.level != "DEBUG":
+        settings.log.level = "INFO"
+    logs.configure(settings, default_level="WARNING")
     try:
         return int(args.func(args) or 0)
     except ManualragError as err:

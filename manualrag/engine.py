@@ -5,13 +5,18 @@ The CLI and the web app both talk to an ``Engine``; nothing else wires parts tog
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 
+from manualrag import logs
 from manualrag.settings import Settings
 from manualrag.types import Answer, IngestReport, ManualInfo
+
+log = logging.getLogger("manualrag.requests")
 
 
 class Engine:
@@ -29,10 +34,10 @@ class Engine:
     def store(self):  # type: ignore[no-untyped-def]
         # Opening the store needs the embedder's id, not the model: `list` and
         # `remove` stay fast because torch is never imported for them.
-        from rag.embedders import embedder_id
+        from rag.embedders import settings_embedder_id
         from rag.store import Store
 
-        return Store(self.settings, embedder_id(self.settings.embed.model))
+        return Store(self.settings, settings_embedder_id(self.settings.embed))
 
     @cached_property
     def retriever(self):  # type: ignore[no-untyped-def]
@@ -92,7 +97,23 @@ class Engine:
 
     def search(self, query: str, manuals: Sequence[str] | None = None, k: int | None = None,
                kinds: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
-        return self.retriever.search(query, manuals, k, kinds)
+        result = self.retriever.search(query, manuals, k, kinds)
+        logs.event(log, "search", retrieve_ms=logs.ms(result.seconds), manuals=list(manuals or []) or "all",
+                   kinds=list(kinds or []) or "all", hits=len(result.hits),
+                   pages=len({(h.manual, h.page) for h in result.hits}))
+        return result
+
+    def search_image(self, image: Path, manuals: Sequence[str] | None = None, k: int | None = None):  # type: ignore[no-untyped-def]
+        """Figures that look like a photo, with a passage of each one's page."""
+        from manualrag.errors import EmbedderUnavailable
+        from rag.embedders import IMAGE_SEARCH_HINT, accepts_images
+
+        if not accepts_images(self.settings.embed.model):
+            raise EmbedderUnavailable(IMAGE_SEARCH_HINT)  # before loading a model that could not do it
+        result = self.retriever.search_image(image, manuals, k)
+        logs.event(log, "search_image", retrieve_ms=logs.ms(result.seconds), manuals=list(manuals or []) or "all",
+                   hits=len(result.hits))
+        return result
 
     @cached_property
     def answerer(self):  # type: ignore[no-untyped-def]
@@ -111,15 +132,30 @@ class Engine:
         """
         from rag.answer import rewrite_query
 
+        started = time.perf_counter()
         query = question
         if history:
             query = rewrite_query(history, question, self.answerer.chat)
+        rewrite_s = time.perf_counter() - started
         result = self.search(query, manuals)
         for event in self.answerer.ask(question, result.hits, history):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query
+                self._log_answer(event, manuals, rewrite_s if history else None, time.perf_counter() - started)
             yield event
+
+    def _log_answer(self, answer: Answer, manuals: Sequence[str] | None, rewrite_s: float | None,
+                    total_s: float) -> None:
+        # Timings and counts only: questions and answers stay in app.db, not in the log.
+        logs.event(
+            log, "ask", logging.WARNING if answer.error else logging.INFO,
+            manuals=list(manuals or []) or "all", hits=len(answer.hits), sources=answer.sources,
+            citations=len(answer.citations), cited_pages=len({(c.manual, c.page) for c in answer.citations}),
+            answerable=answer.answerable, model=answer.model, error=answer.error or None,
+            rewrite_ms=logs.ms(rewrite_s), retrieve_ms=logs.ms(answer.retrieval_s), load_ms=logs.ms(answer.load_s),
+            first_token_ms=logs.ms(answer.first_token_s), llm_ms=logs.ms(answer.total_s), total_ms=logs.ms(total_s),
+        )
 
     def close(self) -> None:
         if "answerer" in self.__dict__:

@@ -25,6 +25,10 @@ class EmbedderUnavailable(ManualragError):
     pass
 
 
+class UnreadableImage(ManualragError):
+    """An image to embed (a search photo, a figure PNG) that cannot be opened."""
+
+
 class StoreError(ManualragError):
     pass
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when chunking or record layout changes: it is part of the collection name,
@@ -74,11 +74,29 @@ class IngestSettings(BaseModel):
 class EmbedSettings(BaseModel):
     model: str = Field(
         "minilm",
-        description="Embedder spec: 'minilm' (bundled all-MiniLM-L6-v2) or "
-        "'sentence-transformers:<hub id or folder>'.",
+        description="Embedder spec: 'minilm' (bundled all-MiniLM-L6-v2), "
+        "'sentence-transformers:<hub id or folder>', 'clip:<hub id or folder>' or "
+        "'siglip:<hub id or folder>' (figures also embedded by their pixels), or "
+        "'voyage:voyage-multimodal-3' (Voyage's API, needs `api_key`). Changing it opens a new collection: "
+        "ingest again.",
     )
     device: str = Field("cpu", description="Torch device for embedding: cpu, cuda, cuda:1...")
     batch_size: int = Field(32, ge=1, le=1024, description="Texts or images per embedding batch.")
+    dimensions: int | None = Field(
+        None,
+        ge=32,
+        le=8192,
+        description="Store only the first N dimensions of each vector (less storage; part of the collection "
+        "name). Lossless only for models trained for it (voyage-multimodal-3.5: 256/512/1024/2048). Empty: all.",
+    )
+    api_key: SecretStr = Field(SecretStr(""), description="API key of the `voyage:` embedder.")
+    api_base_url: str = Field(
+        "https://api.voyageai.com/v1", description="Base URL of the `voyage:` embedder's API."
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout of the `voyage:` embedder's API.")
+    max_retries: int = Field(
+        5, ge=0, le=20, description="Retries of the `voyage:` embedder on 429 (rate limit), 5xx and network errors."
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -86,6 +104,13 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     max_per_page: int = Field(2, ge=1, description="At most this many results from one page (diversity).")
+    image_weight: float = Field(
+        0.5,
+        ge=0,
+        le=2,
+        description="With a pixel embedder (clip:, siglip:, voyage:): weight of the question-to-figure-pixels "
+        "ranking in the fusion (dense text and keyword weigh 1).",
+    )
 
 
 class LlmSettings(BaseModel):
@@ -118,12 +143,14 @@ class LlmSettings(BaseModel):
         2, ge=0, le=10, description="Retries (with backoff) on connection errors, timeouts, 429 and 5xx."
     )
     prompt_tokens: int = Field(
-        1500,
-        ge=256,
-        description="Soft cap on the prompt (system + sources + question), estimated at 3.5 characters "
-        "per token; long sources are truncated to fit. On 2 CPU cores the embedded model reads "
-        "~65-130 prompt tokens/s, so this bounds the wait for the first token.",
+        600,
+        ge=128,
+        description="Budget for what the model reads anew for each question (sources + question), "
+        "estimated at 3.5 characters per token; each source is cut to its sentences, rows and labels "
+        "that match the question. On 2 CPU cores the embedded model reads ~65-130 prompt tokens/s, "
+        "so this bounds the wait for the first token. Raise it for a GPU or a remote endpoint.",
     )
+    max_sources: int = Field(5, ge=1, le=20, description="Most sources (hits) the model is given.")
     max_images: int = Field(
         3, ge=0, le=16, description="With `vision`: at most this many figure images per question."
     )
@@ -191,6 +218,25 @@ class UiSettings(BaseModel):
         return bool(self.oidc_server_metadata_url and self.oidc_client_id)
 
 
+class LogSettings(BaseModel):
+    """Logs of the CLI and `manualrag serve` (stderr, plus an optional file)."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per line (for a log shipper); `text`: for people."
+    )
+    level: Literal["", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "",
+        description="Log level. Empty: INFO for `serve` (per-request timings), WARNING for other "
+        "commands (`-v` gives INFO).",
+    )
+    file: Path | None = Field(None, description="Also append the log to this file.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MANUALRAG_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -202,6 +248,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     llm: LlmSettings = LlmSettings()
     ui: UiSettings = UiSettings()
+    log: LogSettings = LogSettings()
 
     def collection_name(self, embedder_id: str) -> str:
         """Name of the Chroma collection for this embedder and chunking.

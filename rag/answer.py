@@ -20,7 +20,13 @@ from pathlib import Path
 from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Hit
-from rag.citations import cite_by_overlap, extract_citations, is_answerable, unsupported_values
+from rag.citations import (
+    cite_by_overlap,
+    extract_citations,
+    is_answerable,
+    unsupported_values,
+    unsupported_words,
+)
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
 from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT, Prompt, attach_images, build_prompt, rewrite_messages
@@ -65,6 +71,7 @@ class Answerer:
             context_tokens=s.context_tokens,
             max_tokens=s.max_tokens,
             prompt_tokens=s.prompt_tokens,
+            max_sources=s.max_sources,
             earlier=[a.question for a in history if a.question],
         )
         if s.vision:
@@ -142,11 +149,19 @@ class Answerer:
                 cite_by_overlap(answer.text, prompt.sources), prompt.sources
             )
             answer.citations = [dataclasses.replace(c, inferred=True) for c in cited]
+        if answer.answerable:
+            answer.unsupported = unsupported_values(
+                answer.text, prompt.sources, answer.question
+            ) or unsupported_words(answer.text, prompt.sources, answer.question)
+            # A value no source states ("torque it to 10 Nm") is the small model's
+            # invention, and a technician would act on it: the draft is withheld (it
+            # stays in raw_text for the review desk) and the answer says so plainly.
+            if answer.unsupported:
+                answer.answerable = False
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;
             # citations on it would point at sources that did not answer.
             answer.text, answer.citations = CANNOT_ANSWER, []
-        answer.unsupported = unsupported_values(answer.text, prompt.sources)
 
     def _figure_images(self, prompt: Prompt) -> list[tuple[int, str, bytes]]:
         """The best-ranked figures of the prompt as size-capped PNGs, for a vision model."""

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from manualrag.types import Citation, Hit
+from rag.evidence import terms
 from rag.prompts import CANNOT_ANSWER
 
 # "[1]", "[1, 3]", "[1-3]", "[1–3]", "[1,2 and 4]", "[Source 2]", "[source: 2]"
@@ -152,7 +153,7 @@ _UNIT_GROUPS = [
     ("mm", "millimetres", "millimeters"),
     ("cm",),
     ("m", "metres", "meters"),
-    ("in", "inch", "inches"),
+    ("in", "inch", "inches", '"', "″"),
     ("kg", "kilograms"),
     ("g", "grams"),
     ("lb", "lbs", "pounds"),
@@ -175,32 +176,46 @@ _QUANTITY = re.compile(rf"(?<![\w.,-])(\d+(?:[.,]\d+)*)(?:\s?({_UNIT_PATTERN}))?
 _CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
 
 
+def _degrees(text: str) -> str:
+    # Manuals write 200º C (an ordinal sign, a space) as often as 200°C.
+    return re.sub(r"[°º˚]\s*([CF])\b", r"°\1", text)
+
+
 def _quantities(text: str) -> set[tuple[str, str]]:
+    text = _degrees(text)
     return {
         (num.replace(",", ""), _UNIT.get(unit.lower(), "") if unit else "")
         for num, unit in _QUANTITY.findall(text)
     }
 
 
-def unsupported_values(answer_text: str, sources: Sequence[Hit]) -> list[str]:
-    """Values, units and codes in the answer that no offered source contains.
+def unsupported_values(answer_text: str, sources: Sequence[Hit], question: str = "") -> list[str]:
+    """Values, units and codes in the answer that no offered source (nor the question) contains.
 
     Small models sometimes "answer" with a plausible value (a torque, a code) that no
     source states, and cite a source anyway; the citation check can't see that. A
-    value with a unit must appear with the same unit, a code or a decimal must appear;
-    plain integers ("step 3", "page 12") are not checked: too often legitimately new.
+    value with a unit must appear with the same unit, or bare in a source that names
+    the unit elsewhere (a table whose header says "(ohms)"); a code or a decimal must
+    appear; plain integers ("step 3", "page 12") are not checked: too often
+    legitimately new. Values the user gave in the question are not the model's invention.
     """
-    text = re.sub(r"\[\d+\]", " ", answer_text)  # citation keys are not values
-    corpus = "\n".join(f"{h.text}\n{h.caption}\n{h.figure}\n{h.section}" for h in sources)
-    known = _quantities(corpus)
+    text = _degrees(re.sub(r"\[\d+\]", " ", answer_text))  # citation keys are not values
+    texts = [f"{h.text}\n{h.caption}\n{h.figure}\n{h.section}" for h in sources] + [question]
+    known: set[tuple[str, str]] = set()
+    bare_with_unit: set[tuple[str, str]] = set()  # a number and a unit named in the same source
+    for source in texts:
+        found = _quantities(source)
+        known |= found
+        units = {_UNIT[w] for w in re.findall(r"[a-zµ°ω%]+", source.lower()) if w in _UNIT and len(w) > 2}
+        bare_with_unit |= {(num, unit) for num, _ in found for unit in units}
     known_numbers = {num for num, _ in known}
-    codes = {c.lower() for c in _CODE.findall(corpus)}
+    codes = {c.lower() for text_ in texts for c in _CODE.findall(text_)}
     missing: list[str] = []
     for match in _QUANTITY.finditer(text):
         num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
         if not unit and "." not in num:
             continue
-        supported = (num, unit) in known if unit else num in known_numbers
+        supported = (num, unit) in known or (num, unit) in bare_with_unit if unit else num in known_numbers
         if not supported and match[0] not in missing:
             missing.append(match[0])
     for code in _CODE.findall(text):
@@ -209,6 +224,27 @@ def unsupported_values(answer_text: str, sources: Sequence[Hit]) -> list[str]:
         if code.lower() not in codes and code not in missing:
             missing.append(code)
     return missing
+
+
+# Words an answer adds around the facts without inventing any ("because", "yes").
+_GLUE = frozenset("because cannot can't yes no not up down also only about approximately".split())
+# A draft with at least this many content words that no source nor the question has,
+# making up at least this share of its content words, is not grounded. A small model
+# copies: grounded gold answers had 0-2 such words (inflections mostly), invented
+# ones ("the ground wire is green and yellow") 3 and more.
+NOVEL_WORDS_MIN = 3
+NOVEL_WORDS_SHARE = 0.3
+
+
+def unsupported_words(answer_text: str, sources: Sequence[Hit], question: str = "") -> list[str]:
+    """Content words of the answer that no source and not the question contain, when they
+    are enough of the answer to mean it says something the sources don't; else []."""
+    said = terms(re.sub(r"\[\d+\]", " ", answer_text)) - _GLUE
+    known = terms(question).union(*(terms(f"{h.text}\n{h.caption}\n{h.figure}\n{h.section}") for h in sources))
+    novel = sorted(said - known)
+    if len(novel) >= NOVEL_WORDS_MIN and len(novel) >= NOVEL_WORDS_SHARE * max(len(said), 1):
+        return novel
+    return []
 
 
 # -- answers the model forgot to cite ----------------------------------------------------------------

@@ -19,6 +19,7 @@ import json
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -62,6 +63,10 @@ CREATE INDEX IF NOT EXISTS records_ingest ON records (ingest_id);
 CREATE INDEX IF NOT EXISTS records_figure ON records (ingest_id, figure) WHERE figure != '';
 CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (
     text, tokenize='porter unicode61'
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -157,6 +162,26 @@ class Library:
             "SELECT info FROM manuals WHERE collection = ? AND name = ?", (collection, name)
         ).fetchone()
         return ManualInfo(**json.loads(row[0])) if row else None
+
+    def library_id(self) -> str:
+        """This library's random id, made on first use (marks the server collections it writes)."""
+        with self._conn() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('library_id', ?)", (uuid.uuid4().hex,))
+            return str(conn.execute("SELECT value FROM meta WHERE key = 'library_id'").fetchone()[0])
+
+    def counter(self, key: str) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump(self, key: str) -> int:
+        """Add one to a counter (seen by every process using this library); the new value."""
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                (key,),
+            )
+            return int(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
     def collections(self) -> list[str]:
         return [r[0] for r in self._conn().execute("SELECT DISTINCT collection FROM manuals")]
@@ -290,6 +315,18 @@ class Library:
             f"AND ingest_id IN ({','.join('?' * len(ingest_ids))}) AND figure IN ({','.join('?' * len(labels))})"
         )
         return [_row_to_record(r) for r in self._conn().execute(sql, [*ingest_ids, *labels])]
+
+    def passages_on_pages(self, ingest_ids: Sequence[str], pages: Sequence[tuple[str, int]]) -> list[Record]:
+        """Text and table records starting on any of the (manual, page) pairs, in reading order."""
+        if not ingest_ids or not pages:
+            return []
+        sql = (
+            "SELECT id, manual, kind, data, text FROM records WHERE kind != 'figure' "
+            f"AND ingest_id IN ({','.join('?' * len(ingest_ids))}) "
+            f"AND (manual, page) IN (VALUES {','.join(['(?, ?)'] * len(pages))}) ORDER BY rowid"
+        )
+        args = [*ingest_ids, *(value for pair in pages for value in pair)]
+        return [_row_to_record(r) for r in self._conn().execute(sql, args)]
 
     def count(self, ingest_id: str) -> int:
         return int(self._conn().execute("SELECT count(*) FROM records WHERE ingest_id = ?", (ingest_id,)).fetchone()[0])

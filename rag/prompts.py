@@ -6,9 +6,11 @@ user) wrote is neutralised before it goes between our delimiters: a page that sa
 "</source> ignore previous instructions" stays data inside its own source.
 
 Prompt texts live in rag/prompts/*.md (``$name`` placeholders, string.Template).
-CANNOT_ANSWER is named in the system prompt only: restating it at the end of the
-user message made Qwen2.5-Coder-1.5B refuse answerable questions (tried on a small
-fuse/fault-code set: 1/5 right against 4/5, and it cites [n] more often without it).
+The embedded model is not told to refuse: with a "reply exactly: CANNOT_ANSWER if no
+source answers" rule, Qwen2.5-Coder-1.5B refused 4 of 18 answerable gold questions
+whose answer sentence was in source 1 or 2. Refusal is decided after generation
+instead (rag/answer.py): a draft that states values or words no source contains is
+withheld and replaced by CANNOT_ANSWER, which caught both unanswerable gold questions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from string import Template
 from typing import Any
 
 from manualrag.types import Hit
+from rag import evidence
 
 Message = dict[str, Any]
 
@@ -35,9 +38,9 @@ CHARS_PER_TOKEN = 3.5
 MESSAGE_OVERHEAD_TOKENS = 8
 # Room left for estimate error, so a full budget never overflows the context window.
 SAFETY_TOKENS = 64
-# A source shorter than this says too little to cite: below it, drop the lowest-ranked
-# sources instead of shaving every source thinner.
-MIN_SOURCE_TOKENS = 60
+# One sentence, row or label line longer than this is shortened: a paragraph without
+# full stops must not take the whole budget.
+MAX_UNIT_TOKENS = 120
 # A pasted page as a question must not crowd out the sources.
 MAX_QUESTION_CHARS = 1200
 ELLIPSIS = " […]"
@@ -47,7 +50,7 @@ def _template(name: str) -> Template:
     return Template(resources.files("rag").joinpath("prompts", name).read_text(encoding="utf-8"))
 
 
-SYSTEM_PROMPT = _template("system.md").substitute(cannot_answer=CANNOT_ANSWER).strip()
+SYSTEM_PROMPT = _template("system.md").substitute().strip()
 _ANSWER = _template("answer.md")
 _REWRITE = _template("rewrite.md")
 
@@ -106,19 +109,19 @@ def _caption_title(caption: str, label: str) -> str:
 
 
 def source_body(hit: Hit) -> str:
-    """What the model reads of a hit. Figures spell out where their words come from."""
+    """What the model reads of a hit. A figure's lines after "Labels:" are its OCR'd labels."""
     if hit.kind != "figure":
         return hit.text.strip()
-    lines: list[str] = []
+    labels: list[str] = []
     for line in hit.text.splitlines():
         line = line.strip()
         if not line or line in (hit.caption.strip(), hit.figure):
             continue  # caption and label are in the title already
         if line.lower().startswith("labels:"):
-            lines.append("Labels read from the diagram: " + line[len("labels:") :].strip())
-        else:
-            lines.append("Page text: " + line)
-    return "\n".join(lines)
+            line = line[len("labels:") :].strip()
+        if line:
+            labels.append(line)
+    return "Labels read from the diagram:\n" + "\n".join(labels) if labels else ""
 
 
 def _truncate(text: str, max_chars: int) -> str:
@@ -131,29 +134,10 @@ def _truncate(text: str, max_chars: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def render_source(n: int, hit: Hit, max_body_chars: int | None = None) -> str:
-    body = neutralise(source_body(hit))
-    if max_body_chars is not None:
-        body = _truncate(body, max_body_chars)
-    head = f'<source id="{n}" manual="{_attr(hit.manual)}" page="{hit.page}" type="{hit.kind}">'
+def render_source(n: int, hit: Hit, body: str) -> str:
+    """One source between our delimiters; `body` is already neutralised."""
     title = neutralise(source_title(n, hit))
-    return "\n".join(part for part in (head, title, body, "</source>") if part)
-
-
-def allocate(lengths: Sequence[int], budget: int) -> list[int]:
-    """Split `budget` over bodies of these lengths: short ones whole, long ones cut evenly.
-
-    Water-filling: no body gets more than it needs, and the budget the short ones leave
-    goes to the long ones, so a long best source is shortened, never dropped.
-    """
-    given = [0] * len(lengths)
-    remaining = max(0, budget)
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    for k, i in enumerate(order):
-        share = remaining // (len(order) - k)
-        given[i] = min(lengths[i], share)
-        remaining -= given[i]
-    return given
+    return "\n".join(part for part in (f'<source id="{n}">', title, body, "</source>") if part)
 
 
 # -- the prompt --------------------------------------------------------------------------------
@@ -163,8 +147,8 @@ def allocate(lengths: Sequence[int], budget: int) -> list[int]:
 class Prompt:
     messages: list[Message]
     sources: list[Hit]  # numbered: sources[n - 1] is [n]; a prefix of the hits given
-    truncated: bool = False  # some source bodies were shortened to fit
-    tokens: int = 0  # estimated prompt tokens
+    truncated: bool = False  # some source text was left out to fit
+    tokens: int = 0  # estimated tokens read anew for this question (sources + question)
     images: list[str] = field(default_factory=list)  # figure PNGs attached, for the trace
 
 
@@ -175,9 +159,15 @@ def build_prompt(
     context_tokens: int,
     max_tokens: int,
     prompt_tokens: int,
+    max_sources: int = 5,
     earlier: Sequence[str] = (),
 ) -> Prompt:
-    """System message + one user message holding the numbered sources and the question."""
+    """System message + one user message holding the numbered sources and the question.
+
+    `prompt_tokens` bounds what the model reads anew for each question (the system
+    message is cached by the server): the best `max_sources` hits, each cut down to
+    the sentences, rows and labels that match the question (rag/evidence.py).
+    """
     q = _truncate(" ".join(neutralise(question).split()), MAX_QUESTION_CHARS)
     earlier_text = ""
     if earlier:
@@ -185,44 +175,31 @@ def build_prompt(
         earlier_text = f"\nEarlier questions in this conversation, for context: {shown}\n"
 
     def user_text(sources: str) -> str:
-        return _ANSWER.substitute(
-            sources=sources, question=q, earlier=earlier_text, cannot_answer=CANNOT_ANSWER
-        ).strip()
+        return _ANSWER.substitute(sources=sources, question=q, earlier=earlier_text).strip()
 
-    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(user_text("")) + 2 * MESSAGE_OVERHEAD_TOKENS
-    budget = min(prompt_tokens, context_tokens - max_tokens - SAFETY_TOKENS) - fixed
-
-    # Rank order is kept: the sources are the best hits, as many as can each say something.
-    chosen: list[Hit] = []
-    frames: list[int] = []  # tokens of each source's tag and title
-    bodies: list[str] = []
-    used = 0
-    for hit in hits:
-        frame = estimate_tokens(render_source(len(chosen) + 1, hit, max_body_chars=0)) + 1
-        body = neutralise(source_body(hit))
-        need = frame + min(estimate_tokens(body), MIN_SOURCE_TOKENS)
-        if chosen and used + need > budget:
+    window = context_tokens - max_tokens - SAFETY_TOKENS - estimate_tokens(SYSTEM_PROMPT)
+    budget = min(prompt_tokens, window) - estimate_tokens(user_text("")) - 2 * MESSAGE_OVERHEAD_TOKENS
+    chosen = list(hits[:max_sources])
+    while True:
+        frames = sum(estimate_tokens(render_source(n, h, "")) + 1 for n, h in enumerate(chosen, start=1))
+        splits = [
+            evidence.split_units(neutralise(source_body(h)), h.kind, estimate_tokens, MAX_UNIT_TOKENS)
+            for h in chosen
+        ]
+        bodies = evidence.select(question, splits, budget - frames)
+        blocks = [render_source(n, h, body) for n, (h, body) in enumerate(zip(chosen, bodies), start=1)]
+        text = user_text("\n\n".join(blocks))
+        tokens = estimate_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+        # Each source keeps at least its best line, so many sources can overrun a small
+        # window: then the lowest-ranked goes.
+        if tokens <= window or len(chosen) == 1:
             break
-        chosen.append(hit)
-        frames.append(frame)
-        bodies.append(body)
-        used += need
-
-    allowed = allocate([estimate_tokens(b) for b in bodies], budget - sum(frames))
-    blocks = []
-    truncated = False
-    for n, (hit, body, tokens) in enumerate(zip(chosen, bodies, allowed, strict=True), start=1):
-        max_chars = max(int(tokens * CHARS_PER_TOKEN), int(MIN_SOURCE_TOKENS * CHARS_PER_TOKEN))
-        truncated |= len(body) > max_chars
-        blocks.append(render_source(n, hit, max_body_chars=max_chars))
-    truncated |= len(chosen) < len(hits)
-
-    text = user_text("\n\n".join(blocks))
+        chosen.pop()
+    truncated = len(chosen) < len(hits) or any(not u.keep for split in splits for u in split.units)
     messages: list[Message] = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": text},
     ]
-    tokens = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(text) + 2 * MESSAGE_OVERHEAD_TOKENS
     return Prompt(messages=messages, sources=chosen, truncated=truncated, tokens=tokens)
 
 

@@ -11,10 +11,12 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from manualrag.errors import EmbedderUnavailable
 from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
-from rag.embedders import Embedder
+from rag.embedders import IMAGE_SEARCH_HINT, Embedder
 from rag.store import Store
 
 # A figure named by a retrieved passage joins the results just below that passage.
@@ -85,14 +87,24 @@ class Retriever:
             return SearchResult(query, [], seconds=time.perf_counter() - started)
         n = max(self.settings.candidates, k * 3)
         vector = self.embedder.embed_queries([query])[0]
-        dense = self.store.dense(vector, visible, n, kinds, whole_library=names is None)
+        # With a pixel embedder the question is matched against words and figure pixels
+        # separately: cross-modal cosines run far below text-to-text ones (the modality
+        # gap), so one merged list would bury every pixel match. Fusion ranks each apart.
+        pixel_model = self.embedder.image_input
+        dense = self.store.dense(vector, visible, n, kinds, whole_library=names is None,
+                                 modality="text" if pixel_model else None)
+        pixels = (
+            self.store.dense(vector, visible, n, ["figure"], whole_library=names is None, modality="image")
+            if pixel_model and (kinds is None or "figure" in kinds)
+            else []
+        )
         keyword = self.store.library.keyword(query, visible, n, kinds, whole_library=names is None)
         best = dense[0][1] if dense else 0.0
         if best < MIN_DENSE_SIMILARITY and not keyword:
             return SearchResult(query, [], best, 0, time.perf_counter() - started)
 
         fused: dict[str, float] = {}
-        for weight, ranked in ((DENSE_WEIGHT, dense), (KEYWORD_WEIGHT, keyword)):
+        for weight, ranked in ((DENSE_WEIGHT, dense), (KEYWORD_WEIGHT, keyword), (self.settings.image_weight, pixels)):
             for rank, (rid, _) in enumerate(ranked):
                 fused[rid] = fused.get(rid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         records = self.store.library.records(list(fused))
@@ -130,19 +142,65 @@ class Retriever:
             best,
             len(keyword),
             time.perf_counter() - started,
-            trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2]},
+            trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2], "pixels": pixels[:k * 2]},
+        )
+
+    def search_image(self, image: Path, manuals: Sequence[str] | None = None, k: int | None = None) -> SearchResult:
+        """Figures that look like a photo (a part, a panel, a diagram), each followed by a passage of its page.
+
+        Dense only, image to figure pixels: the keyword side has no words to match.
+        """
+        started = time.perf_counter()
+        if not self.embedder.image_input:
+            raise EmbedderUnavailable(IMAGE_SEARCH_HINT)
+        k = k or self.settings.k
+        names = resolve_manuals(self.store, manuals)
+        visible = self.store.visible_ids(names)
+        if not visible:
+            return SearchResult(str(image), [], seconds=time.perf_counter() - started)
+        vector = self.embedder.embed_images([image])[0]
+        n = max(self.settings.candidates, k * 3)
+        found = self.store.dense(vector, visible, n, ["figure"], whole_library=names is None, modality="image")
+        records = self.store.library.records([rid for rid, _ in found])
+        figures = [(records[rid], sim) for rid, sim in found if rid in records]
+        passages = self.store.library.passages_on_pages(visible, sorted({(f.manual, f.page) for f, _ in figures}))
+        root = str(self.store.root.resolve())
+        hits: list[Hit] = []
+        shown: set[str] = set()
+        for fig, sim in figures:
+            if len(hits) >= k:
+                break
+            hits.append(fig.hit(sim, root))
+            on_page = [p for p in passages if (p.manual, p.page) == (fig.manual, fig.page) and p.id not in shown]
+            # The passage that names the figure explains it best; else the page's first one.
+            passage = next((p for p in on_page if fig.figure and fig.figure in p.figure_refs), None)
+            passage = passage or (on_page[0] if on_page else None)
+            if passage is not None and len(hits) < k:
+                shown.add(passage.id)
+                hits.append(passage.hit(sim * LINKED_FIGURE_FACTOR, root))
+        return SearchResult(
+            str(image),
+            hits,
+            found[0][1] if found else 0.0,
+            0,
+            time.perf_counter() - started,
+            trace={"pixels": found[: k * 2]},
         )
 
     def _diverse(self, ordered: list[str], records: dict[str, Record], scores: dict[str, float], k: int) -> list[Hit]:
-        """Best first, at most ``max_per_page`` results of one kind from one page."""
-        per_page: dict[tuple[str, int, bool], int] = {}
+        """Best first, at most ``max_per_page`` results of one kind from one page.
+
+        Kinds count apart: a table is often the answer on a page whose prose ranks above
+        it ("aluminum ... 17.02" sits in Table 1-1, below two paragraphs about it).
+        """
+        per_page: dict[tuple[str, int, str], int] = {}
         hits: list[Hit] = []
         root = str(self.store.root.resolve())
         for rid in ordered:
             rec = records.get(rid)
             if rec is None:
                 continue
-            key = (rec.manual, rec.page, rec.kind == "figure")
+            key = (rec.manual, rec.page, rec.kind)
             if per_page.get(key, 0) >= self.settings.max_per_page:
                 continue
             per_page[key] = per_page.get(key, 0) + 1

@@ -10,6 +10,7 @@ points at, so a half-written manual is never visible.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import uuid
@@ -23,13 +24,19 @@ from manualrag.errors import StoreBusy, StoreError
 from manualrag.settings import INGEST_VERSION, Settings
 from manualrag.types import ManualInfo, Record
 from rag.library import Library
+from rag.shared_chroma import ProcessSync, forget_cached_client
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+log = logging.getLogger(__name__)
 
 ADD_BATCH = 512  # Chroma rejects very large single adds; this is well under its limit
+# A figure embedded by its pixels has a second vector in the collection, under the
+# figure record's id plus this suffix; search maps it back, so the figure shows once.
+IMAGE_SUFFIX = "#image"
 
 
-def _client(settings: Settings):  # type: ignore[no-untyped-def]
+def chroma_client(settings: Settings):  # type: ignore[no-untyped-def]
+    """The embedded client on ``<store>/chroma``, or the configured server's (checked alive)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -66,12 +73,31 @@ class Store:
         self.embedder_id = embedder_id
         self.collection_name = settings.collection_name(embedder_id)
         self.library = Library(self.root / "library.db")
-        self._client = _client(settings)
+        # Embedded Chroma shared with other processes (app and CLI): see rag/shared_chroma.py.
+        self._sync = None if settings.store.chroma_url else ProcessSync(self.root, self.library)
+        self._open()
+
+    def _open(self) -> None:
+        settings, embedder_id = self.settings, self.embedder_id
+        self._client = chroma_client(settings)
+        metadata: dict[str, str | int] = {
+            "hnsw:space": "cosine", "embedder": embedder_id, "ingest_version": INGEST_VERSION
+        }
+        if settings.store.chroma_url:
+            # On a server, the collection is marked with the library (catalog, keyword index,
+            # generations) that writes it: a second library writing the same collection would
+            # purge and hide records it does not know, so it is refused instead.
+            metadata["library"] = self.library.library_id()
         self.collection = self._client.get_or_create_collection(
-            self.collection_name,
-            embedding_function=None,
-            metadata={"hnsw:space": "cosine", "embedder": embedder_id, "ingest_version": INGEST_VERSION},
+            self.collection_name, embedding_function=None, metadata=metadata
         )
+        owner = (self.collection.metadata or {}).get("library")
+        if settings.store.chroma_url and owner != metadata["library"]:
+            raise StoreError(
+                f"the collection {self.collection_name} on {settings.store.chroma_url} belongs to another "
+                f"manualrag library, not the one in {self.root}: point MANUALRAG_STORE__PATH at the library "
+                "that wrote it, or give this one its own MANUALRAG_STORE__COLLECTION_PREFIX"
+            )
 
     # -- paths -------------------------------------------------------------------------
 
@@ -96,14 +122,17 @@ class Store:
         """
         path = self.root / "write.lock"
         with open(path, "a+") as handle:
-            flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
             try:
-                fcntl.flock(handle, flags)
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as err:
-                raise StoreBusy(
-                    f"another manualrag process is writing to {self.root}; wait for it to finish"
-                ) from err
+                busy = f"another manualrag process is writing to {self.root} (an ingest, or an upload in the app)"
+                if not wait:
+                    raise StoreBusy(f"{busy}; wait for it to finish") from err
+                # Say why nothing happens: the other writer may take minutes.
+                log.warning("%s; waiting for it to finish", busy)
+                fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                self._current()  # writing on a stale index would lose the other writer's vectors
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -137,15 +166,38 @@ class Store:
         """Write records of a pending generation: invisible until ``commit``."""
         if len(records) != len(vectors):
             raise ValueError("one vector per record")
-        for start in range(0, len(records), ADD_BATCH):
-            part = records[start : start + ADD_BATCH]
-            self.collection.add(
-                ids=[r.id for r in part],
-                embeddings=vectors[start : start + ADD_BATCH].astype(np.float32),
-                metadatas=[self._metadata(ingest_id, r) for r in part],
-                documents=[r.embed_text or r.text for r in part],
-            )
+        with self._changing():
+            for start in range(0, len(records), ADD_BATCH):
+                part = records[start : start + ADD_BATCH]
+                self.collection.add(
+                    ids=[r.id for r in part],
+                    embeddings=vectors[start : start + ADD_BATCH].astype(np.float32),
+                    metadatas=[self._metadata(ingest_id, r) for r in part],
+                    documents=[r.embed_text or r.text for r in part],
+                )
         self.library.add_records(self.collection_name, ingest_id, records)
+
+    def add_images(self, ingest_id: str, figures: Sequence[Record], vectors: np.ndarray) -> None:
+        """The pixel vectors of figure records already added: same generation, same collection.
+
+        The catalog and keyword index keep one row per figure (its words); only Chroma
+        holds the second vector, tagged ``modality: image`` and linked by ``figure_id``.
+        """
+        if len(figures) != len(vectors):
+            raise ValueError("one vector per figure")
+        if not figures:
+            return
+        with self._changing():
+            for start in range(0, len(figures), ADD_BATCH):
+                part = figures[start : start + ADD_BATCH]
+                self.collection.add(
+                    ids=[f"{r.id}{IMAGE_SUFFIX}" for r in part],
+                    embeddings=vectors[start : start + ADD_BATCH].astype(np.float32),
+                    metadatas=[
+                        self._metadata(ingest_id, r) | {"modality": "image", "figure_id": r.id} for r in part
+                    ],
+                    documents=[r.image for r in part],
+                )
 
     def _metadata(self, ingest_id: str, record: Record) -> dict[str, str | int | float | bool]:
         # Provenance travels with each vector, so a Chroma server's data is self-describing.
@@ -160,6 +212,7 @@ class Store:
             "bbox": ",".join(f"{v:.1f}" for v in record.bbox) if record.bbox else "",
             "embedder": self.embedder_id,
             "ingest_version": INGEST_VERSION,
+            "modality": "text",  # what the vector was computed from; figure pixels say "image"
         }
 
     def commit(self, info: ManualInfo) -> None:
@@ -182,13 +235,14 @@ class Store:
         """Delete records of retired, abandoned or crashed generations. Returns how many ids."""
         purged = 0
         for ingest_id, collection in self.library.stale():
-            if collection == self.collection_name:
-                self.collection.delete(where={"ingest_id": ingest_id})
-            else:
-                try:
-                    self._client.get_collection(collection).delete(where={"ingest_id": ingest_id})
-                except Exception:  # noqa: BLE001 - the other collection may be gone already
-                    pass
+            with self._changing():
+                if collection == self.collection_name:
+                    self.collection.delete(where={"ingest_id": ingest_id})
+                else:
+                    try:
+                        self._client.get_collection(collection).delete(where={"ingest_id": ingest_id})
+                    except Exception:  # noqa: BLE001 - the other collection may be gone already
+                        pass
             shutil.rmtree(self.figures_dir / ingest_id, ignore_errors=True)
             self.library.forget(ingest_id)
             purged += 1
@@ -212,8 +266,13 @@ class Store:
         limit: int,
         kinds: Sequence[str] | None = None,
         whole_library: bool = False,
+        modality: str | None = None,
     ) -> list[tuple[str, float]]:
         """Nearest records among visible generations: (id, cosine similarity).
+
+        ``modality`` "text" or "image" searches only vectors made from words or only
+        figure pixels (None: both). Pixel vectors come back as their figure record's id,
+        each figure once.
 
         A metadata filter makes Chroma test every candidate against the id list, which
         grows with the library (p95 586 ms at 100k records, 177 manuals). Across the
@@ -222,17 +281,22 @@ class Store:
         """
         if not ingest_ids:
             return []
+        # After the caller read the visible generations: one committed by another process
+        # since this one last looked is in the files but not yet in this process's index.
+        self._current()
         kind_clause = ({"kind": {"$in": list(kinds)}} if len(kinds) > 1 else {"kind": kinds[0]}) if kinds else None
+        clauses = [c for c in (kind_clause, {"modality": modality} if modality else None) if c]
         if whole_library:
             visible = set(ingest_ids)
-            found = self._query(vector, limit * 2, kind_clause, with_generation=True)
+            where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+            found = self._query(vector, limit * 2, where, with_generation=True)
             kept = [(rid, sim) for rid, sim, gen in found if gen in visible]
             if len(kept) >= limit or len(found) < limit * 2:
-                return [(rid, sim) for rid, sim in kept[:limit]]
+                return _once_per_record(kept[:limit])
             # An ingest in progress crowds the top: fall back to the exact filter.
         gen_clause = {"ingest_id": {"$in": list(ingest_ids)}} if len(ingest_ids) > 1 else {"ingest_id": ingest_ids[0]}
-        where = gen_clause if kind_clause is None else {"$and": [gen_clause, kind_clause]}
-        return [(rid, sim) for rid, sim, _ in self._query(vector, limit, where)]
+        where = gen_clause if not clauses else {"$and": [gen_clause, *clauses]}
+        return _once_per_record([(rid, sim) for rid, sim, _ in self._query(vector, limit, where)])
 
     def _query(
         self, vector: np.ndarray, n: int, where: dict[str, object] | None, with_generation: bool = False
@@ -252,4 +316,52 @@ class Store:
         ]
 
     def count(self) -> int:
+        self._current()
         return int(self.collection.count())
+
+    def chroma_collection(self, name: str):  # type: ignore[no-untyped-def]
+        """Any collection of this store's Chroma by name (the library has one per embedder)."""
+        self._current()
+        return self._client.get_collection(name)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by record id (ids not in the collection are left out)."""
+        self._current()
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {rid: np.asarray(vector) for rid, vector in zip(got["ids"], got["embeddings"], strict=True)}
+
+    # -- other processes -----------------------------------------------------------------
+
+    def _current(self) -> None:
+        """Reload the embedded index if another process wrote to it since this one looked."""
+        if self._sync is None:
+            return
+        with self._sync.mutex:
+            moved = self._sync.moved()
+            if moved is None:
+                return
+            with self._sync.reloading():
+                forget_cached_client(self.root / "chroma")
+                self._open()
+            self._sync.seen(moved)
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        if self._sync is None:
+            yield
+            return
+        self._current()
+        with self._sync.changing():
+            yield
+
+
+def _once_per_record(found: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Pixel vectors as their figure record's id; a figure found twice keeps its best score."""
+    seen: set[str] = set()
+    out: list[tuple[str, float]] = []
+    for rid, sim in found:
+        rid = rid.removesuffix(IMAGE_SUFFIX)
+        if rid not in seen:
+            seen.add(rid)
+            out.append((rid, sim))
+    return out

@@ -18,11 +18,31 @@ from manualrag.settings import Settings  # noqa: E402
 from pdfgen import sample_manual  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real `chroma run` on 127.0.0.1, once per session (see tests/chroma_server.py)."""
+    from chroma_server import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The vector store under test: "embedded" unless a test is marked ``both_backends``."""
+    return str(getattr(request, "param", "embedded"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     s = Settings(_env_file=None)
     s.store.path = tmp_path / "store"
     s.ingest.workers = 1
+    if backend == "server":
+        server = request.getfixturevalue("chroma_server")
+        server.reset()
+        s.store.chroma_url = server.url
     return s
 
 
@@ -66,8 +86,20 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory, sample_pdf: Path, emb
     return s.store.path
 
 
+@pytest.fixture(scope="session")
+def sample_vectors(sample_store: Path):  # type: ignore[no-untyped-def]
+    """The sample store's records as Chroma holds them: (ids, embeddings, metadatas, documents)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(str(sample_store / "chroma"), ChromaSettings(anonymized_telemetry=False))
+    (collection,) = client.list_collections()
+    got = collection.get(include=["embeddings", "metadatas", "documents"])
+    return got["ids"], got["embeddings"], got["metadatas"], got["documents"]
+
+
 @pytest.fixture
-def ingested_engine(settings: Settings, sample_store: Path, embedder):  # type: ignore[no-untyped-def]
+def ingested_engine(settings: Settings, sample_store: Path, embedder, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """An engine over a private copy of the sample store: tests may change it freely."""
     import shutil
 
@@ -76,6 +108,11 @@ def ingested_engine(settings: Settings, sample_store: Path, embedder):  # type: 
     shutil.copytree(sample_store, settings.store.path)
     eng = Engine(settings)
     eng.__dict__["embedder"] = embedder
+    if settings.store.chroma_url:
+        # The copy's vectors are in its embedded folder: put them on the server instead.
+        shutil.rmtree(settings.store.path / "chroma")
+        ids, vectors, metadatas, documents = request.getfixturevalue("sample_vectors")
+        eng.store.collection.add(ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents)
     yield eng
     if "store" in eng.__dict__:
         eng.store.library.close()

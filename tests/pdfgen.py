@@ -24,6 +24,34 @@ def junk(text: str) -> str:
     return text.translate(_JUNK)
 
 
+# A font whose ToUnicode map is wrong: the page shows the right glyphs, but every letter,
+# digit and stop extracts as another character, one for one (NEETS has such fonts).
+# Letters become accented Latin-1 letters (plainly junk), digits other digits.
+BROKEN_MAP = dict(zip(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,",
+    "àáâãäåæçèéêëìíîïðñòóôõöøùúÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚ7890123456;:",
+    strict=True,
+))
+BROKEN_FONT = "tiro"  # Times-Roman: the text set in it is what the broken map garbles
+
+
+def broken(text: str) -> str:
+    """What the text layer of ``text`` set in the broken font extracts as."""
+    return "".join(BROKEN_MAP.get(ch, ch) for ch in text)
+
+
+def _tounicode_cmap(mapping: dict[str, str]) -> bytes:
+    pairs = "\n".join(f"<{ord(code):02X}> <{ord(char):04X}>" for code, char in mapping.items())
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Broken-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<00> <FF>\nendcodespacerange\n"
+        f"{len(mapping)} beginbfchar\n{pairs}\nendbfchar\n"
+        "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+    ).encode()
+
+
 @dataclass
 class PageWriter:
     """Writes flowing text top to bottom on one page."""
@@ -167,7 +195,31 @@ class ManualBuilder:
             page.insert_text((rect.x0 + 10, y), junk(line), fontsize=10, render_mode=3)
             y += 22
 
-    def table_page(self, heading: str, intro: str, rows: list[list[str]], caption: str) -> PageWriter:
+    def break_font_map(self, page: pymupdf.Page) -> None:
+        """Give the page's Times-Roman font the wrong ToUnicode map ``BROKEN_MAP``."""
+        doc = self.doc
+        cmap = next((x for x in range(1, doc.xref_length()) if doc.xref_get_key(x, "CMapName")[1] == "/Broken-UCS"), 0)
+        if not cmap:
+            cmap = doc.get_new_xref()
+            doc.update_object(cmap, "<<>>")
+            doc.update_stream(cmap, _tounicode_cmap(BROKEN_MAP))
+            doc.xref_set_key(cmap, "CMapName", "/Broken-UCS")
+        for font in page.get_fonts():
+            if font[3] == "Times-Roman":
+                doc.xref_set_key(font[0], "ToUnicode", f"{cmap} 0 R")
+
+    def broken_font_page(self, heading: str, paragraphs: list[str]) -> PageWriter:
+        """Paragraphs printed in a font with a broken ToUnicode map under a clean heading:
+        readable on the page, junk in the text layer (``broken(text)``)."""
+        w = self.new_page()
+        w.heading(heading)
+        for text in paragraphs:
+            w.paragraph(text, size=11, fontname=BROKEN_FONT)
+        self.break_font_map(w.page)
+        return w
+
+    def table_page(self, heading: str, intro: str, rows: list[list[str]], caption: str,
+                   fontname: str = "helv") -> PageWriter:
         w = self.new_page()
         w.heading(heading)
         w.paragraph(intro)
@@ -180,10 +232,12 @@ class ManualBuilder:
             for c, cell in enumerate(row):
                 rect = pymupdf.Rect(MARGIN + c * col_w, top + r * row_h, MARGIN + (c + 1) * col_w, top + (r + 1) * row_h)
                 shape.draw_rect(rect)
-                w.page.insert_text((rect.x0 + 4, rect.y0 + 14), cell, fontsize=9.5, fontname="helv")
+                w.page.insert_text((rect.x0 + 4, rect.y0 + 14), cell, fontsize=9.5, fontname=fontname)
         shape.finish(color=(0, 0, 0), width=0.8)
         shape.commit()
         w.y = top + len(rows) * row_h + 20
+        if fontname == BROKEN_FONT:
+            self.break_font_map(w.page)
         return w
 
     def junk_table_page(self, heading: str, intro: str, rows: list[list[str]], caption: str) -> PageWriter:

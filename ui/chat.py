@@ -14,9 +14,12 @@ import streamlit as st
 
 from manualrag.conversations import Turn
 from manualrag.types import Answer, BBox
+from rag.embedders import accepts_images
 from ui import auth
 from ui.feedback import feedback_form
 from ui.jobs import AnswerJob
+from ui.photo import PHOTO_TYPES, photo_panel, photo_search, split_submission
+from ui.photo import RESULT as PHOTO_RESULT
 from ui.render import figure_label, thumbnail
 from ui.safe import inside, literal, safe_markdown
 from ui.services import Ctx, Services
@@ -109,6 +112,7 @@ def current_conversation(svc: Services) -> str | None:
 
 def new_conversation() -> None:
     st.session_state[CONVERSATION] = None
+    st.session_state.pop(PHOTO_RESULT, None)
     st.query_params.pop("c", None)
     st.session_state.pop("source_view", None)
 
@@ -132,12 +136,19 @@ def chat_view(ctx: Ctx, scope: list[str]) -> None:
     cid = current_conversation(svc)
     turns = svc.conversations.turns(cid) if cid else []
 
-    question = st.chat_input(
-        "Ask about your manuals…" if manuals else "Add a PDF manual first (sidebar)",
+    photos = accepts_images(ctx.settings.embed.model)  # search by photo needs a pixel embedder
+    submitted = st.chat_input(
+        ("Ask about your manuals, or attach a photo of a part…" if photos else "Ask about your manuals…")
+        if manuals else "Add a PDF manual first (sidebar)",
         key="question",
         disabled=not manuals,
         submit_mode="disable",
+        accept_file=photos,
+        file_type=PHOTO_TYPES if photos else None,
     )
+    question, photo = split_submission(submitted)
+    if photo is not None:
+        st.session_state[PHOTO_RESULT] = photo_search(svc.engine, photo.name, photo.getvalue(), scope)
     if question and question.strip():
         if job is not None and not job.done:
             auth.notify("info", "Still answering the previous question: ask again when it is done.")
@@ -161,10 +172,12 @@ def chat_view(ctx: Ctx, scope: list[str]) -> None:
     else:
         left = st.container()
     with left:
-        if not turns and following is None:
+        if not turns and following is None and PHOTO_RESULT not in st.session_state:
             _empty_state(svc, manuals, scope)
         for turn in turns:
             _turn(ctx, turn)
+        if (found := st.session_state.get(PHOTO_RESULT)) is not None:
+            photo_panel(ctx, found)
         if following is not None:
             _follow(ctx, following)
 

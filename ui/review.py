@@ -118,7 +118,12 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
     else:
         st.caption("Retrieval found nothing good enough: the model was not asked.")
     if answer.truncated:
-        st.caption("Some sources were shortened to fit the prompt budget.")
+        st.caption("Sources were cut to the lines that match the question, to fit the prompt budget.")
+    if answer.unsupported:
+        st.warning(
+            "The model's draft was withheld: it states values or words that no source contains: "
+            + literal(", ".join(answer.unsupported))
+        )
 
     with st.expander(f"Exact prompt ({len(answer.messages)} messages)"):
         for message in answer.messages:

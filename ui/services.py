@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from manualrag import logs
 from manualrag.conversations import Conversations
 from manualrag.engine import Engine
 from manualrag.errors import ManualragError
@@ -62,6 +63,8 @@ class Services:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _build(key: str, _settings: Settings) -> Services:
+    # JSON or text logs with per-request timings, secrets masked (MANUALRAG_LOG__*).
+    logs.configure(_settings, default_level="INFO")
     engine = Engine(_settings)
     engine.store  # noqa: B018 - open the store now: the library list needs it on the first page
     conversations = Conversations(_settings.store.path / "app.db")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from chroma_server import both_backends
 
 from manualrag.engine import Engine
 from manualrag.types import IngestReport
@@ -78,6 +79,7 @@ def test_reingest_unchanged_is_noop(ingested) -> None:  # type: ignore[no-untype
     assert engine.store.count() == before, "no records may be added for an unchanged file"
 
 
+@both_backends
 def test_changed_file_replaces_records(ingested, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     engine, report = ingested
     changed = tmp_path / report.name
@@ -94,6 +96,7 @@ def test_changed_file_replaces_records(ingested, tmp_path: Path) -> None:  # typ
     assert any("F9" in h.text for h in engine.search("heater fuse F9", k=3).hits)
 
 
+@both_backends
 def test_remove(ingested) -> None:  # type: ignore[no-untyped-def]
     engine, report = ingested
     assert engine.remove(report.name)

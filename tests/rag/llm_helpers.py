@@ -14,6 +14,7 @@ import importlib.util
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +33,7 @@ class Reply:
     body: Any = None  # JSON body of an error response
     raw: bytes | None = None  # sent as is, instead of a well-formed reply
     delay: float = 0.0  # seconds before answering (timeouts)
+    piece_delay: float = 0.0  # seconds between streamed pieces (a model writing at a given pace)
 
 
 @dataclass
@@ -43,10 +45,15 @@ class Recorded:
 
 
 class FakeLlm:
-    """An OpenAI-compatible server that records requests and plays `script` in order."""
+    """An OpenAI-compatible server that records requests and plays `script` in order.
+
+    With `responder` set, each reply is made from the request body instead: concurrent
+    callers (load tests) get answers that depend on their own question, not on arrival order.
+    """
 
     def __init__(self) -> None:
         self.script: list[Reply] = []
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.requests: list[Recorded] = []
         self.models = ["test-model"]
         fake = self
@@ -71,7 +78,10 @@ class FakeLlm:
                 fake.requests.append(
                     Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
-                reply = fake.script.pop(0) if fake.script else Reply()
+                if fake.responder is not None:
+                    reply = fake.responder(body)
+                else:
+                    reply = fake.script.pop(0) if fake.script else Reply()
                 time.sleep(reply.delay)
                 if reply.raw is not None:
                     ctype = "text/event-stream" if body.get("stream") else "application/json"
@@ -103,7 +113,9 @@ class FakeLlm:
                 events = [_chunk({"role": "assistant"}, None)]
                 events += [_chunk({"content": p}, None) for p in pieces]
                 events += [_chunk({}, "stop")]
-                for event in events:
+                for n, event in enumerate(events):
+                    if n and reply.piece_delay:
+                        time.sleep(reply.piece_delay)
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")

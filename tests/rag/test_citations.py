@@ -12,6 +12,7 @@ from rag.citations import (
     parse_keys,
     says_cannot_answer,
     unsupported_values,
+    unsupported_words,
 )
 from rag.prompts import CANNOT_ANSWER
 
@@ -181,3 +182,17 @@ COPIED = [
 )
 def test_cite_by_overlap(answer: str, expected: str) -> None:
     assert cite_by_overlap(answer, COPIED) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "novel"),
+    [
+        ("Use a 20 AMP fuse for F1 [1].", []),  # copied from the source
+        ("Yes, F1 takes a 20 AMP fuse because the table says so [1].", []),  # glue words only
+        ("The ground wire of the pump is green and yellow [1].", ["green", "ground", "pump", "yellow"]),
+    ],
+)
+def test_unsupported_words(answer: str, novel: list[str]) -> None:
+    source = Hit(id="s", manual="P.pdf", page=1, kind="text", text="Replace fuse F1 with a 20 AMP fuse. The wire table says so.", score=1.0)
+    found = unsupported_words(answer, [source], "Which fuse does F1 take? What colour is the wire?")
+    assert found == novel

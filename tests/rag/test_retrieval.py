@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from chroma_server import both_backends
+from pdfgen import ManualBuilder
 
 from manualrag.engine import Engine
 from manualrag.errors import ManualNotFound
-from pdfgen import ManualBuilder
 
 
 @pytest.fixture
@@ -34,6 +35,7 @@ def library(ingested_engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
+@both_backends
 def test_exact_codes_rank_first(library: Engine) -> None:
     for code, manual, page in (("E212", "hydraulic-unit.pdf", 1), ("F07452", "p200-controller.pdf", 4)):
         top = library.search(f"what does {code} mean", k=5).hits[0]
@@ -83,6 +85,7 @@ def test_off_topic_question_returns_nothing(library: Engine) -> None:
     assert result.hits == [], f"an off-topic question should return no results, got {[h.text[:40] for h in result.hits]}"
 
 
+@both_backends
 def test_consistent_after_remove_and_restart(library: Engine, embedder) -> None:  # type: ignore[no-untyped-def]
     assert library.remove("hydraulic-unit.pdf")
     assert all(h.manual != "hydraulic-unit.pdf" for h in library.search("E212 oil level", k=5).hits)

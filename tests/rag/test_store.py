@@ -1,9 +1,14 @@
-"""The store on a real embedded Chroma: generations, replace, remove, crash recovery."""
+"""The store on real Chroma (embedded, and a `chroma run` server): generations, replace, remove, crash recovery."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+from chroma_server import both_backends
+
+from manualrag.errors import StoreError
 from manualrag.settings import Settings
 from manualrag.types import ManualInfo, Record
 from rag.store import Store
@@ -23,6 +28,7 @@ def _write(store: Store, name: str, texts: list[str], commit: bool = True, seed:
     return gen
 
 
+@both_backends
 def test_pending_generation_is_invisible_to_dense_search(settings: Settings) -> None:
     store = Store(settings, "test-embedder")
     gen = _write(store, "a.pdf", ["one", "two", "three"], commit=False)
@@ -34,6 +40,7 @@ def test_pending_generation_is_invisible_to_dense_search(settings: Settings) -> 
     assert found[0][0] == f"{gen[:8]}-0" and abs(found[0][1] - 1.0) < 1e-4, f"exact vector should rank first: {found}"
 
 
+@both_backends
 def test_replace_then_remove_leaves_no_records(settings: Settings) -> None:
     store = Store(settings, "test-embedder")
     _write(store, "a.pdf", ["old one", "old two"])
@@ -46,6 +53,7 @@ def test_replace_then_remove_leaves_no_records(settings: Settings) -> None:
     assert store.remove("a.pdf") is False
 
 
+@both_backends
 def test_crash_leftovers_are_purged_by_next_writer(settings: Settings) -> None:
     store = Store(settings, "test-embedder")
     keep = _write(store, "keep.pdf", ["kept"])
@@ -66,6 +74,7 @@ def test_collection_name_follows_vector_settings(settings: Settings) -> None:
     assert 3 <= len(a) <= 63
 
 
+@both_backends
 def test_whole_library_search_hides_pending_records(settings: Settings) -> None:
     store = Store(settings, "test-embedder")
     committed = _write(store, "a.pdf", ["alpha pump seal"], seed=0)
@@ -78,3 +87,17 @@ def test_whole_library_search_hides_pending_records(settings: Settings) -> None:
     assert [rid for rid, _ in dense] == [f"{committed[:8]}-0"], f"pending records must stay hidden: {dense}"
     words = store.library.keyword("pump seal", visible, 5, whole_library=True)
     assert [rid for rid, _ in words] == [f"{committed[:8]}-0"], f"pending records must stay hidden: {words}"
+
+
+@pytest.mark.parametrize("backend", ["server"], indirect=True)
+def test_server_collection_refuses_a_second_library(settings: Settings, tmp_path: Path) -> None:
+    first = Store(settings, "test-embedder")
+    _write(first, "a.pdf", ["alpha pump seal"])
+    stranger = settings.model_copy(deep=True)
+    stranger.store.path = tmp_path / "another-host-store"  # its own catalog, same server collection
+    with pytest.raises(StoreError, match="belongs to another manualrag library"):
+        Store(stranger, "test-embedder")
+    assert first.count() == 1 and first.manuals()[0].name == "a.pdf", "the first library must be untouched"
+    first.library.close()
+    again = Store(settings, "test-embedder")  # the same library (same folder) may reopen it
+    assert again.count() == 1

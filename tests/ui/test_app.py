@@ -253,13 +253,15 @@ def test_hostile_text_is_rendered_inert(make_app: Any, store_copy: Path, fake_ll
         "<img src=x onerror=alert(2)> [click](http://evil.example/) www.evil.example"
     )
     fake_llm.script = [Reply(evil)]
-    at = ask(make_app(store_copy, fake_llm.url).run(), WIRING)
+    # Quoted in the question too: an answer whose words neither a source nor the question
+    # holds is withheld as invented (rag/answer.py), and this one must be shown.
+    at = ask(make_app(store_copy, fake_llm.url).run(), f"{WIRING} Quote: {evil}")
     shown = [m.value for m in at.markdown if "Done" in m.value]
-    assert shown, "the answer is shown"
-    body = shown[0]
-    assert "<script" not in body and "<img" not in body, "no tag reaches the page"
-    assert "](" not in body.replace("\\](", ""), "no markdown link or image can form"
-    assert "`www.evil.example`" in body, "bare URLs are shown as code, never linked"
+    assert len(shown) == 2, "the question and the answer are shown"
+    for body in shown:
+        assert "<script" not in body and "<img" not in body, "no tag reaches the page"
+        assert "](" not in body.replace("\\](", ""), "no markdown link or image can form"
+        assert "`www.evil.example`" in body, "bare URLs are shown as code, never linked"
 
 
 def test_staff_reingest_with_progress(make_app: Any, tmp_path: Path, fake_llm: Any, embedder: Any) -> None:

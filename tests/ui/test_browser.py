@@ -24,21 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browserhelpers import CHROMIUM, FLAGS
 from uihelpers import ROOT, STAFF_PASSWORD, FakeLlm, Reply, tiny_manual
 
 from manualrag.conversations import Conversations
 
-CHROMIUM = Path("/usr/bin/chromium")
 DOCS = ROOT / "docs"
 SHOTS = ROOT / "benchmarks" / "out" / "screenshots"  # ignored by git
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ASK = "Ask about your manuals…"
 MARKER = "Wiring"  # the scripted answer's first word: the observer below waits for it
 ANSWER = (
@@ -46,7 +38,8 @@ ANSWER = (
     "protected by fuse F3 (20 AMP) [2]. Isolate the supply before opening the cabinet [3]."
 )
 HOSTILE = (
-    "Hostile text: ![leak](http://127.0.0.1:9/leak.png) <img src=http://127.0.0.1:9/x.png> "
+    # No decimals or codes in it: a value no source holds gets an answer withheld (rag/answer.py).
+    "Hostile text: ![leak](http://localhost:9/leak.png) <img src=http://localhost:9/x.png> "
     "<script>document.title='owned'</script> [click](http://evil.example/) [1]"
 )
 
@@ -228,9 +221,9 @@ def test_streamed_answer_with_figure_then_citation(page: Any, served: dict[str, 
 
     # Hostile markdown and HTML in an answer: shown as text, never loaded, linked or run.
     llm.script = [Reply("controller wiring"), Reply(HOSTILE)]  # a follow-up: rewrite first
-    _ask(page, "And the hostile text?", "Hostile")
+    _ask(page, f"And the hostile text? {HOSTILE}", "Hostile")  # quoted, so the answer is grounded
     _wait_answer(page, "Hostile")
-    assert page.locator('img[src*="127.0.0.1:9"]').count() == 0, "no image from elsewhere loads"
+    assert page.locator('img[src*="localhost:9"]').count() == 0, "no image from elsewhere loads"
     assert page.locator('a[href*="evil.example"]').count() == 0, "no link to elsewhere is made"
     assert page.title() != "owned", "no script from an answer runs"
     assert page.get_by_text("[click](", exact=False).count() >= 1, "the text itself is shown"

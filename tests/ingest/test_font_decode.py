@@ -1,0 +1,211 @@
+"""Junk text layers decoded from what OCR read of a few lines: the decoder's logic, and real
+PDFs whose font has a broken ToUnicode map, read with real OCR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from ingest.font_decode import MAX_TRIES, FontDecoder
+from ingest.ocr import OcrEngine, get_engine
+from ingest.pdf import read_page
+from manualrag.settings import IngestSettings
+from manualrag.types import OcrLine
+from pdfgen import ManualBuilder, broken
+
+FONT = "Junk"
+
+
+def glyphs(text: str, font: str = FONT) -> list[tuple[str, str]]:
+    return [(char, font) for char in text]
+
+
+def taught(*truths: str) -> FontDecoder:
+    decoder = FontDecoder()
+    for truth in truths:
+        decoder.learn(glyphs(broken(truth)), truth, {FONT})
+    return decoder
+
+
+# ------------------------------------------------------------------------ the decoder itself
+
+
+def test_learned_substitution_decodes_new_text() -> None:
+    decoder = taught("The pump starts when the float rises.", "Check the fuse rating.")
+    assert decoder.decode(FONT, broken("the pump rating")) == "the pump rating"
+    assert decoder.decode(FONT, broken("The float")) == "The float"
+    assert decoder.fonts() == {FONT}
+
+
+def test_a_character_never_read_is_unknown() -> None:
+    decoder = taught("the pump starts")
+    assert decoder.decode(FONT, broken("the pump starts up")) == "the pump starts up", "every letter was read"
+    assert decoder.decode(FONT, broken("the valve")) is None, "v, a, l were never read: not decodable"
+    assert decoder.decode("Other", broken("the pump")) is None, "nothing was learned for another font"
+
+
+@pytest.mark.parametrize(
+    ("reading", "learned", "unknown"),
+    [
+        ("the pump starts when the float rises", "thepumsarwnflio", ""),
+        # OCR split "pump" and ran "when the" together: the other words still pair
+        ("the pu mp starts whenthe float rises", "thesarflio", "pumwn"),
+        # OCR missed "starts": the rest pairs along the runs of equal word lengths
+        ("the pump when the float rises", "thepumwnflosari", ""),
+        # nothing in common but the word count: no pair is trusted
+        ("a b c d e f g", "", "thepumsarwnflio"),
+    ],
+)
+def test_words_pair_by_length_around_ocr_slips(reading: str, learned: str, unknown: str) -> None:
+    decoder = FontDecoder()
+    decoder.learn(glyphs(broken("the pump starts when the float rises")), reading, {FONT})
+    for char in learned:
+        assert decoder.decode(FONT, broken(char)) == char, f"{char!r} should decode after {reading!r}"
+    for char in unknown:
+        assert decoder.decode(FONT, broken(char)) is None, f"{char!r} was never paired in {reading!r}"
+
+
+def test_a_misreading_is_outvoted() -> None:
+    decoder = FontDecoder()
+    for _ in range(9):
+        decoder.learn(glyphs(broken("the float rises")), "the float rises", {FONT})
+    decoder.learn(glyphs(broken("the float rises")), "the float rlses", {FONT})
+    assert decoder.decode(FONT, broken("rises")) == "rises", "9 readings of i against 1 of l"
+
+
+def test_disagreeing_readings_leave_a_character_unknown_and_wanted() -> None:
+    decoder = FontDecoder()
+    decoder.learn(glyphs("x"), "a", {FONT})
+    decoder.learn(glyphs("x"), "o", {FONT})
+    assert decoder.decode(FONT, "x") is None, "read once as a, once as o: neither may be used"
+    assert decoder.wants(glyphs("xx"), {FONT}) == {("x", FONT)}
+    for _ in range(MAX_TRIES):
+        decoder.learn(glyphs("x"), "e", {FONT})
+    assert decoder.wants(glyphs("x"), {FONT}) == set(), "after MAX_TRIES readings a line is not read again"
+
+
+def test_one_reading_decodes_but_a_second_is_wanted_to_be_sure() -> None:
+    decoder = taught("pump")
+    assert decoder.decode(FONT, broken("pump")) == "pump"
+    wanted = decoder.wants(glyphs(broken("pump")), {FONT})
+    assert wanted == {(broken("u"), FONT), (broken("m"), FONT)}, f"p was read twice, u and m once: {wanted}"
+
+
+def test_only_junk_fonts_learn() -> None:
+    decoder = FontDecoder()
+    line = [(c, "Bold") for c in "Note: "] + glyphs(broken("the pump"))
+    assert decoder.learn(line, "Note: the pump", {FONT}) == len("thepump")
+    assert decoder.fonts() == {FONT}
+
+
+def test_a_line_whose_space_is_junk_too_pairs_character_by_character() -> None:
+    decoder = FontDecoder()
+    junk_line = broken("the pump").replace(" ", "\x03")  # the space glyph extracts as a control code
+    decoder.learn(glyphs(junk_line), "the pump", {FONT})
+    assert decoder.decode(FONT, junk_line) == "the pump"
+
+
+# ------------------------------------------------------------------- real PDFs, real OCR
+
+PARAGRAPHS = [
+    "The specific resistance of copper is 10.37 ohms for a wire one mil in diameter and one foot long.",
+    "Aluminum has about 60 percent of the conductivity of copper, but it weighs far less.",
+    "Stranded wire is used where the conductor must bend often, as in portable cords.",
+]
+LATER = [
+    "A wire of copper weighs more than a wire of aluminum of the same resistance.",
+    "Portable cords use stranded conductors because they bend often.",
+]
+
+
+class CountingOcr(OcrEngine):
+    """The real engine, counting whole-image reads and single-line reads."""
+
+    def __init__(self, inner: OcrEngine) -> None:
+        self.inner, self.name, self.reads, self.lines = inner, inner.name, 0, 0
+
+    def read(self, png: bytes) -> list[OcrLine]:
+        self.reads += 1
+        return self.inner.read(png)
+
+    def read_line(self, png: bytes) -> str:
+        self.lines += 1
+        return self.inner.read_line(png)
+
+
+@pytest.fixture(scope="module")
+def broken_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    m = ManualBuilder()
+    m.broken_font_page("Chapter 1 Conductors", PARAGRAPHS)
+    m.broken_font_page("Weight", LATER)
+    m.broken_font_page("Summary", PARAGRAPHS + LATER)
+    m.table_page(
+        "Resistance",
+        "The values below are for a circular mil foot at 20 degrees.",
+        [["Metal", "Ohms"], ["Copper", "10.37"], ["Aluminum", "17.02"]],
+        "Table 1-1. Specific resistance.",
+        fontname="tiro",
+    )
+    m.broken_font_page("Review", PARAGRAPHS + LATER)
+    return m.save(tmp_path_factory.mktemp("broken") / "broken-font.pdf")
+
+
+@pytest.fixture
+def counting_ocr() -> CountingOcr:
+    return CountingOcr(get_engine("rapidocr"))
+
+
+def text_of(page) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(b.text for b in page.blocks)
+
+
+def test_broken_font_pages_are_decoded_from_a_few_ocr_lines(broken_pdf: Path, counting_ocr: CountingOcr) -> None:
+    doc = pymupdf.open(broken_pdf)
+    assert broken("copper") in doc[0].get_text(), "the test PDF must extract as junk"
+    settings, decoder = IngestSettings(), FontDecoder()
+
+    first = read_page(doc, 1, settings, counting_ocr, decoder=decoder)
+    assert counting_ocr.reads == 0, "no page OCR: single lines were read to learn the font"
+    assert 1 <= counting_ocr.lines <= 3, f"three lines of text, read {counting_ocr.lines}"
+    assert not first.ocr and not any(b.ocr for b in first.blocks), "the text is the decoded text layer"
+    text = text_of(first)
+    for paragraph in PARAGRAPHS:
+        assert paragraph in text, f"decoded text should be exact: {paragraph!r} not in {text!r}"
+
+    for number, paragraphs in [(2, LATER), (3, PARAGRAPHS + LATER)]:
+        text = text_of(read_page(doc, number, settings, counting_ocr, decoder=decoder))
+        assert all(p in text for p in paragraphs), f"page {number} decoded with what was learned: {text!r}"
+    assert counting_ocr.reads == 0, "no page was OCR'd"
+    lines_read = counting_ocr.lines
+    review = read_page(doc, 5, settings, counting_ocr, decoder=decoder)
+    assert all(p in text_of(review) for p in PARAGRAPHS + LATER), text_of(review)
+    assert counting_ocr.lines == lines_read, "page 5 repeats page 3, whose every character was read twice: no OCR"
+
+    table = read_page(doc, 4, settings, counting_ocr, decoder=decoder)
+    (markdown,) = [b.text for b in table.blocks if b.kind == "table"]
+    assert "| Copper | 10.37 |" in markdown and "| Aluminum | 17.02 |" in markdown, markdown
+    assert counting_ocr.reads == 0, "the table's cells come from decoded words, not OCR"
+
+
+def test_without_a_decoder_the_broken_font_is_ocrd(broken_pdf: Path) -> None:
+    page = read_page(pymupdf.open(broken_pdf), 2, IngestSettings(), get_engine("rapidocr"))
+    assert page.ocr, "no decoder: the junk text layer goes to OCR as before"
+    assert "stranded conductors" in text_of(page), text_of(page)
+
+
+def test_decoded_table_words_keep_their_places(broken_pdf: Path) -> None:
+    decoder = taught("Metal Ohms Copper 10.37 Aluminum 17.02 Table")
+    page = pymupdf.open(broken_pdf)[3]
+    words = decoder.words(page, tuple(page.rect), {"Times-Roman"})  # type: ignore[arg-type]
+    assert words is None, "the decoder learned font Junk, not Times-Roman: nothing decodes"
+    decoder = FontDecoder()
+    decoder.learn(glyphs(broken("Metal Ohms Copper 10.37 Aluminum 17.02"), "Times-Roman"),
+                  "Metal Ohms Copper 10.37 Aluminum 17.02", {"Times-Roman"})
+    words = decoder.words(page, tuple(page.rect), {"Times-Roman"})  # type: ignore[arg-type]
+    assert words is not None
+    found = {w[4]: w[:4] for w in words}
+    assert {"Copper", "10.37", "Aluminum", "17.02", "Resistance"} <= set(found), sorted(found)
+    copper, value = found["Copper"], found["10.37"]
+    assert abs(copper[1] - value[1]) < 2 and copper[2] < value[0], "same row, value right of its metal"
