@@ -1,4 +1,5 @@
-"""OCR of page regions: one render, clean parts painted out, gibberish retried, paragraphs.
+"""OCR of page regions: one render, clean parts painted out, gibberish retried, paragraphs;
+and of single words or lines whose place the text layer gives (``LineReader``).
 
 RapidOCR pays ~1 s of detection per call plus recognition per line, so a page is read in
 one call over the union of everything that needs OCR, with clean text and figures painted
@@ -94,8 +95,9 @@ def ocr_region(
 
 
 class LineReader:
-    """Reads text lines whose boxes the text layer gives, one crop each, from one render of
-    the page made on first use: recognition only, no detection (``OcrEngine.read_line``)."""
+    """Reads boxes the text layer gives (a word, a few words, a line), each as one line of
+    text, from one render of the page made on first use: recognition only, no detection
+    (``OcrEngine.read_line``)."""
 
     def __init__(self, page: pymupdf.Page, dpi: int, ocr: OcrEngine) -> None:
         self._page, self._dpi, self._ocr = page, dpi, ocr

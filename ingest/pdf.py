@@ -152,12 +152,13 @@ def _analyse(
         if len(letter_tokens(" ".join(parts))) >= 3 and is_garbled(" ".join(parts), threshold)
     }
     if decoder is not None:
-        # A font found junk on another page is junk here too, even where it sets only digits.
-        junk_fonts |= decoder.fonts() & by_font.keys()
+        # A font found junk on another page is junk here too, even where it sets only digits;
+        # so is one whose glyph names name nothing, even in a lone symbol.
+        junk_fonts |= (decoder.fonts() | decoder.blind_fonts(page)) & by_font.keys()
         if ocr is not None and junk_fonts:
-            _teach(page, [ln for d in drafts for ln in d.lines], junk_fonts, decoder, ocr, settings.ocr_dpi)
+            decoder.teach(page, [ln for d in drafts for ln in d.lines], junk_fonts, ocr, settings.ocr_dpi)
         for d in drafts:
-            _decode(d, junk_fonts, decoder, threshold)
+            decoder.decode_draft(d, junk_fonts, threshold)
 
     def junk(lines: list[Line]) -> bool:
         text = " ".join(ln.text for ln in lines)
@@ -225,49 +226,6 @@ def _analyse(
         else:
             layout.blank.append(img)  # a figure: its labels are the figure stage's job
     return layout
-
-
-def _teach(
-    page: pymupdf.Page, lines: list[Line], fonts: set[str], decoder: FontDecoder, ocr: OcrEngine, dpi: int
-) -> None:
-    """OCR junk lines holding characters the decoder has yet to learn, one line at a time,
-    the line teaching most first, until none is left to learn: on the first junk page of a
-    font a third of its lines teach nearly every character; later, a line here and there."""
-    reader = page_ocr.LineReader(page, dpi, ocr)
-    todo = [(ln, [(char, font) for font, _, _, text in ln.spans for char in text]) for ln in lines]
-    while todo:
-        wanted = [(len(decoder.wants(glyphs, fonts)), i) for i, (_, glyphs) in enumerate(todo)]
-        count, best = max(wanted)
-        if count == 0:
-            return
-        line, glyphs = todo.pop(best)
-        try:
-            text = reader.read(line.bbox)
-        except Exception as err:  # noqa: BLE001 - the page still goes to OCR as junk
-            log.warning("page %d: reading a line to learn its font failed: %s", page.number + 1, err)
-            return
-        decoder.learn(glyphs, text, fonts)
-
-
-def _decode(draft: Draft, fonts: set[str], decoder: FontDecoder, threshold: float) -> None:
-    """Replace the block's junk-font text by its decoding when every character of it is
-    known and the result reads as words; otherwise leave it junk (for OCR)."""
-    lines = []
-    for line in draft.lines:
-        if not any(s[0] in fonts for s in line.spans):
-            lines.append(line)
-            continue
-        spans = []
-        for font, size, bold, text in line.spans:
-            if font in fonts:
-                decoded = decoder.decode(font, text)
-                if decoded is None:
-                    return
-                text = decoded
-            spans.append((font, size, bold, text))
-        lines.append(Line(line.bbox, " ".join("".join(s[3] for s in spans).split()), spans, decoded=True))
-    if any(ln.decoded for ln in lines) and not is_garbled(" ".join(ln.text for ln in lines), threshold):
-        draft.lines = lines
 
 
 def text_layer_problem(

@@ -110,7 +110,6 @@ def _init_worker(job: _Job) -> None:
     from ingest.ocr import get_engine
 
     logs.apply_in_worker(job.log)
-    _return_big_blocks()
     _worker["job"] = job
     _worker["doc"] = pymupdf.open(job.path)
     _worker["decoder"] = FontDecoder()  # junk-font readings learned from this worker's OCR
@@ -121,20 +120,21 @@ def _init_worker(job: _Job) -> None:
         _worker["ocr_error"] = str(err)
 
 
-def _return_big_blocks() -> None:
-    """Serve allocations of 16 MB and up (OCR activations) from mmap, so they go back to the
-    system when freed. glibc raises that threshold as big blocks come and go, and a worker
-    then kept ~900 MB of freed heap through a manual; with it fixed, ~750 MB, at no CPU cost
-    (a lower threshold costs page faults: 25% more CPU at 4 MB)."""
+def _release_memory() -> None:
+    """Hand back, after each page, what a worker's OCR and rendering freed: MuPDF's cache of
+    decoded images, and the heap glibc keeps. OCR frees hundreds of MB a call in pieces
+    glibc holds on to: a worker grew to ~950 MB through NEETS without this, ~300 MB between
+    pages with it, for about the CPU the smaller detector input (ocr.DET_MAX_SIDE) saves.
+    Only in workers: the inline path runs in the app's process, which renders pages too."""
     import ctypes
 
+    import pymupdf
+
+    pymupdf.TOOLS.store_shrink(100)
     try:
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 16 << 20)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing more to hand back
         pass
-
-
-_M_MMAP_THRESHOLD = -3  # from malloc.h
 
 
 def _parse_page(number: int) -> tuple[Page, list[Figure]]:
@@ -168,6 +168,13 @@ def _parse_page(number: int) -> tuple[Page, list[Figure]]:
     return page, figures
 
 
+def _parse_page_in_worker(number: int) -> tuple[Page, list[Figure]]:
+    try:
+        return _parse_page(number)
+    finally:
+        _release_memory()
+
+
 def _parse_pages(job: _Job, page_count: int, workers: int, progress: Progress) -> Iterator[tuple[Page, list[Figure]]]:
     numbers = range(1, page_count + 1)
     if workers <= 1 or page_count < POOL_MIN_PAGES:
@@ -182,7 +189,7 @@ def _parse_pages(job: _Job, page_count: int, workers: int, progress: Progress) -
     # spawn, not fork: the parent may hold torch threads, which don't survive a fork.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(job,)) as pool:
-        for done, result in enumerate(pool.map(_parse_page, numbers, chunksize=2), 1):
+        for done, result in enumerate(pool.map(_parse_page_in_worker, numbers, chunksize=2), 1):
             yield result
             progress("pages", done, page_count)
 

@@ -144,6 +144,7 @@ class ManualBuilder:
     """Builds a small manual page by page; ``save`` writes the PDF."""
 
     doc: pymupdf.Document = field(default_factory=pymupdf.open)
+    broken_cmap: int = 0  # xref of the wrong ToUnicode map, once a page uses it
 
     def new_page(self) -> PageWriter:
         return PageWriter(self.doc.new_page(width=A4[0], height=A4[1]))
@@ -198,15 +199,13 @@ class ManualBuilder:
     def break_font_map(self, page: pymupdf.Page) -> None:
         """Give the page's Times-Roman font the wrong ToUnicode map ``BROKEN_MAP``."""
         doc = self.doc
-        cmap = next((x for x in range(1, doc.xref_length()) if doc.xref_get_key(x, "CMapName")[1] == "/Broken-UCS"), 0)
-        if not cmap:
-            cmap = doc.get_new_xref()
-            doc.update_object(cmap, "<<>>")
-            doc.update_stream(cmap, _tounicode_cmap(BROKEN_MAP))
-            doc.xref_set_key(cmap, "CMapName", "/Broken-UCS")
+        if not self.broken_cmap:
+            self.broken_cmap = doc.get_new_xref()
+            doc.update_object(self.broken_cmap, "<<>>")
+            doc.update_stream(self.broken_cmap, _tounicode_cmap(BROKEN_MAP))
         for font in page.get_fonts():
             if font[3] == "Times-Roman":
-                doc.xref_set_key(font[0], "ToUnicode", f"{cmap} 0 R")
+                doc.xref_set_key(font[0], "ToUnicode", f"{self.broken_cmap} 0 R")
 
     def broken_font_page(self, heading: str, paragraphs: list[str]) -> PageWriter:
         """Paragraphs printed in a font with a broken ToUnicode map under a clean heading:

@@ -1,4 +1,4 @@
-"""Junk text layers decoded from what OCR read of a few lines: the decoder's logic, and real
+"""Junk text layers decoded from what OCR read of a few words: the decoder's logic, and real
 PDFs whose font has a broken ToUnicode map, read with real OCR."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from pdfgen import ManualBuilder, broken
 
-from ingest.font_decode import MAX_TRIES, FontDecoder
+from ingest.font_decode import MAX_TRIES, FontDecoder, phrases
 from ingest.ocr import OcrEngine, get_engine
 from ingest.pdf import read_page
 from manualrag.settings import IngestSettings
 from manualrag.types import OcrLine
-from pdfgen import ManualBuilder, broken
 
 FONT = "Junk"
 
@@ -107,6 +107,18 @@ def test_a_line_whose_space_is_junk_too_pairs_character_by_character() -> None:
     assert decoder.decode(FONT, junk_line) == "the pump"
 
 
+def test_short_words_are_read_with_their_neighbours() -> None:
+    def word(text: str, x: float) -> tuple[tuple[float, float, float, float], list[tuple[str, str]]]:
+        return ((x, 10.0, x + 6 * len(text), 20.0), glyphs(text))
+
+    line = [word("copper", 0), word("+", 40), word("tin", 50), word("alloy", 70)]
+    read = phrases(line)
+    assert read[0] == line[0] and read[2] == line[2], "words of 3 letters or more are read alone"
+    box, joined = read[1]
+    assert "".join(c for c, _ in joined) == "copper + tin", f"'+' is read with its neighbours: {joined}"
+    assert box == (0, 10.0, 68, 20.0), f"the box spans the three words: {box}"
+
+
 # ------------------------------------------------------------------- real PDFs, real OCR
 
 PARAGRAPHS = [
@@ -121,7 +133,7 @@ LATER = [
 
 
 class CountingOcr(OcrEngine):
-    """The real engine, counting whole-image reads and single-line reads."""
+    """The real engine, counting whole-image reads and reads of single words or lines."""
 
     def __init__(self, inner: OcrEngine) -> None:
         self.inner, self.name, self.reads, self.lines = inner, inner.name, 0, 0
@@ -161,14 +173,17 @@ def text_of(page) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(b.text for b in page.blocks)
 
 
-def test_broken_font_pages_are_decoded_from_a_few_ocr_lines(broken_pdf: Path, counting_ocr: CountingOcr) -> None:
+def test_broken_font_pages_are_decoded_from_a_few_ocr_words(
+    broken_pdf: Path, counting_ocr: CountingOcr
+) -> None:
     doc = pymupdf.open(broken_pdf)
     assert broken("copper") in doc[0].get_text(), "the test PDF must extract as junk"
     settings, decoder = IngestSettings(), FontDecoder()
 
     first = read_page(doc, 1, settings, counting_ocr, decoder=decoder)
-    assert counting_ocr.reads == 0, "no page OCR: single lines were read to learn the font"
-    assert 1 <= counting_ocr.lines <= 3, f"three lines of text, read {counting_ocr.lines}"
+    assert counting_ocr.reads == 0, "no page OCR: single words were read to learn the font"
+    words = sum(len(p.split()) for p in PARAGRAPHS)
+    assert 1 <= counting_ocr.lines <= words / 2, f"read {counting_ocr.lines} of {words} words to learn"
     assert not first.ocr and not any(b.ocr for b in first.blocks), "the text is the decoded text layer"
     text = text_of(first)
     for paragraph in PARAGRAPHS:
@@ -181,7 +196,7 @@ def test_broken_font_pages_are_decoded_from_a_few_ocr_lines(broken_pdf: Path, co
     lines_read = counting_ocr.lines
     review = read_page(doc, 5, settings, counting_ocr, decoder=decoder)
     assert all(p in text_of(review) for p in PARAGRAPHS + LATER), text_of(review)
-    assert counting_ocr.lines == lines_read, "page 5 repeats page 3, whose every character was read twice: no OCR"
+    assert counting_ocr.lines == lines_read, "page 5 repeats page 3, all of whose characters were read twice"
 
     table = read_page(doc, 4, settings, counting_ocr, decoder=decoder)
     (markdown,) = [b.text for b in table.blocks if b.kind == "table"]
@@ -209,3 +224,31 @@ def test_decoded_table_words_keep_their_places(broken_pdf: Path) -> None:
     assert {"Copper", "10.37", "Aluminum", "17.02", "Resistance"} <= set(found), sorted(found)
     copper, value = found["Copper"], found["10.37"]
     assert abs(copper[1] - value[1]) < 2 and copper[2] < value[0], "same row, value right of its metal"
+
+
+def test_ingest_decodes_a_broken_font_manual(engine, broken_pdf: Path) -> None:  # type: ignore[no-untyped-def]
+    (report,) = engine.ingest([broken_pdf])
+    assert report.status == "ingested" and report.pages == 5, report
+    assert report.ocr_pages == 0, "every junk page decoded: none needed page OCR"
+    (info,) = engine.manuals()
+    texts = "\n".join(r.text for r in engine.store.library.records_of(info.ingest_id))
+    for sentence in [*PARAGRAPHS, *LATER]:
+        assert sentence in texts, f"decoded text should reach the index verbatim: {sentence!r}"
+    assert "| Aluminum | 17.02 |" in texts, "the broken-font table is decoded into cells"
+    hits = engine.search("Which metal has a specific resistance of 17.02?", k=3).hits
+    assert hits and (hits[0].page, hits[0].kind) == (4, "table"), [(h.page, h.kind) for h in hits]
+
+
+def test_worker_processes_each_decode_their_pages(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import POOL_MIN_PAGES
+
+    m = ManualBuilder()
+    for n in range(POOL_MIN_PAGES):
+        m.broken_font_page(f"Section {n + 1}", PARAGRAPHS if n % 2 else LATER)
+    pdf = m.save(tmp_path / "broken-long.pdf")
+    engine.settings.ingest.workers = 2  # a process pool: each worker learns the font itself
+    (report,) = engine.ingest([pdf])
+    assert report.status == "ingested" and report.ocr_pages == 0, report
+    (info,) = engine.manuals()
+    texts = "\n".join(r.text for r in engine.store.library.records_of(info.ingest_id))
+    assert all(sentence in texts for sentence in PARAGRAPHS + LATER), texts[:500]

@@ -239,10 +239,11 @@ def test_upload_while_asking(page: Any, served: dict[str, Any], llm: Any, tmp_pa
     _wait_answer(page, "Baselinefuse")
     baseline = page.evaluate("window.__seen") / 1000 - sent
 
-    # Scanned pages make the ingest take a while (OCR), so the next question lands during it.
+    # Scanned pages make the ingest take a while (OCR), so the next question lands during it:
+    # a dozen of them, since 4 were read in under a second on an idle machine.
     m = ManualBuilder()
     m.text_page("Winch W4 manual", ["The winch W4 brake is adjusted with a 13 mm spanner."])
-    for n in range(4):
+    for n in range(12):
         m.scanned_page([f"Winch W4 service note {n + 1}", "Check the brake band for wear every month."])
     winch = m.save(tmp_path / "winch-w4.pdf")
     notes = tmp_path / "notes.pdf"
@@ -270,7 +271,8 @@ def test_upload_while_asking(page: Any, served: dict[str, Any], llm: Any, tmp_pa
         "answer_visible_after_s_during_ingest": round(during, 3),
         "ingest_committed_after_first_token_s": round(committed - (turn.first_token_at or 0), 1),
     })  # fmt: skip
-    assert committed > (turn.first_token_at or 0), "the question should have been answered during the ingest"
+    # ingested_at is stored to the second: the commit happened within a second after it.
+    assert committed + 1 > (turn.first_token_at or 0), "the question should have been answered during the ingest"
     assert during < 15, f"a question during an upload should be answered promptly, took {during:.1f} s"
 
     llm.script = [Reply("bilge pump B7 voltage"), Reply("Pumpvolts: 24 volts [1].")]
