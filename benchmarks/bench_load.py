@@ -74,9 +74,9 @@ def question(stream: int, n: int) -> str:
 
 
 def echo_responder(token_delay: float) -> Callable[[dict[str, Any]], Any]:
-    """Replies for the scripted server: the asking question echoed (tag included, and only
-    its words, which the answer checks accept as grounded), streamed at `token_delay` s a
-    word; a follow-up's rewrite request gets the question back."""
+    """Replies for the scripted server: the asking question echoed (tag included) and three
+    words of source 1, which the answer checks accept as grounded, streamed at
+    `token_delay` s a word; a follow-up's rewrite request gets the question back."""
     sys.path.insert(0, str(ROOT / "tests" / "rag"))
     from llm_helpers import Reply
 
@@ -87,8 +87,12 @@ def echo_responder(token_delay: float) -> Callable[[dict[str, Any]], Any]:
             return Reply(last.group(1).strip() if last else content[-200:])
         tags = TAG.findall(content)  # earlier questions come first; the one asked is last
         asked = question(int(tags[-1][0]), int(tags[-1][1])).split() if tags else ["no", "tag"]
-        words = (asked * ANSWER_WORDS)[:ANSWER_WORDS]
-        return Reply(" ".join([*words, "[1]."]), piece_delay=token_delay)
+        # A few words of source 1 too: a reply made only of the question's words would be
+        # withheld as restating the question.
+        first = re.search(r'<source id="1">\n[^\n]*\n(.*?)</source>', content, re.DOTALL)
+        said = [w for w in re.findall(r"[A-Za-z]{4,}", first.group(1) if first else "")][:3]
+        words = (asked * ANSWER_WORDS)[: ANSWER_WORDS - len(said)]
+        return Reply(" ".join([*words, *said, "[1]."]), piece_delay=token_delay)
 
     return reply
 

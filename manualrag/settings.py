@@ -124,7 +124,9 @@ class LlmSettings(BaseModel):
     vision: bool = Field(False, description="The model accepts images: send cited figures as image parts.")
     timeout_s: float = Field(120.0, description="Per-request timeout for the LLM.")
     max_tokens: int = Field(400, description="Longest answer, in tokens.")
-    temperature: float = Field(0.1, description="Sampling temperature.")
+    temperature: float = Field(
+        0.0, description="Sampling temperature; 0 gives the same answer to the same question and sources."
+    )
     context_tokens: int = Field(4096, description="Context window of the embedded model.")
     threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
     model_path: Path | None = Field(
@@ -143,14 +145,14 @@ class LlmSettings(BaseModel):
         2, ge=0, le=10, description="Retries (with backoff) on connection errors, timeouts, 429 and 5xx."
     )
     prompt_tokens: int = Field(
-        600,
+        260,
         ge=128,
         description="Budget for what the model reads anew for each question (sources + question), "
         "estimated at 3.5 characters per token; each source is cut to its sentences, rows and labels "
-        "that match the question. On 2 CPU cores the embedded model reads ~65-130 prompt tokens/s, "
-        "so this bounds the wait for the first token. Raise it for a GPU or a remote endpoint.",
+        "that match the question. On 2 CPU cores the embedded model reads ~50 prompt tokens/s, so "
+        "this bounds the wait for the first token (~5 s). Raise it for a GPU or a remote endpoint.",
     )
-    max_sources: int = Field(5, ge=1, le=20, description="Most sources (hits) the model is given.")
+    max_sources: int = Field(4, ge=1, le=20, description="Most sources (hits) the model is given.")
     max_images: int = Field(
         3, ge=0, le=16, description="With `vision`: at most this many figure images per question."
     )

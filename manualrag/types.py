@@ -208,7 +208,7 @@ class ManualInfo:
 class Citation:
     """A [n] key the answer used, checked against the sources it was offered."""
 
-    key: int  # the n of [n]; source n is Answer.hits[n - 1]
+    key: int  # the n of [n]; source n is the hit Answer.source_ids[n - 1]
     hit_id: str
     manual: str
     page: int
@@ -217,7 +217,7 @@ class Citation:
     image: str = ""  # figure PNG path, as the hit had it
     section: str = ""
     bbox: BBox | None = None
-    inferred: bool = False  # added by wording overlap: the model copied source n but wrote no key
+    inferred: bool = False  # by wording overlap: the model wrote no key, or one on a source lacking the words
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -241,10 +241,12 @@ class Answer:
     question: str
     text: str  # the answer with only offered [n] keys left in it
     citations: list[Citation] = field(default_factory=list)
-    # Every hit handed to the answer stage, in rank order. The first `sources` of them
-    # went into the prompt numbered [1]..[n]: hits[n - 1] is source [n].
+    # Every hit handed to the answer stage, in rank order. `sources` of them went into
+    # the prompt, numbered [1]..[n]: source [n] is the hit whose id is source_ids[n - 1]
+    # (hits that share nothing with the question are left out, so not always a prefix).
     hits: list[Hit] = field(default_factory=list)
     sources: int = 0
+    source_ids: list[str] = field(default_factory=list)
     answerable: bool = True  # False when the model (or the empty retrieval) said CANNOT_ANSWER
     model: str = ""
     # The chat messages sent, exactly, except image parts whose data URLs are replaced
@@ -256,6 +258,7 @@ class Answer:
     # Values, units or codes in the answer that no source contains (likely invented):
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
+    restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
     truncated: bool = False  # some sources were shortened to fit the prompt budget
     retrieval_s: float = 0.0  # set by the caller, which runs retrieval
     query: str = ""  # set by the caller: what retrieval searched for (follow-ups are rewritten)
@@ -272,11 +275,13 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
             "sources": self.sources,
+            "source_ids": self.source_ids,
             "model": self.model,
             "messages": self.messages,
             "raw_text": self.raw_text,
             "error": self.error,
             "unsupported": self.unsupported,
+            "restated": self.restated,
             "truncated": self.truncated,
             "timings": {
                 "retrieval_s": round(self.retrieval_s, 3),

@@ -24,6 +24,8 @@ from rag.citations import (
     cite_by_overlap,
     extract_citations,
     is_answerable,
+    repoint_citations,
+    restates_question,
     unsupported_values,
     unsupported_words,
 )
@@ -73,6 +75,7 @@ class Answerer:
             prompt_tokens=s.prompt_tokens,
             max_sources=s.max_sources,
             earlier=[a.question for a in history if a.question],
+            vision=s.vision,
         )
         if s.vision:
             attach_images(prompt, self._figure_images(prompt))
@@ -81,6 +84,7 @@ class Answerer:
             text="",
             hits=list(hits),
             sources=len(prompt.sources),
+            source_ids=[h.id for h in prompt.sources],
             model=self.chat.model,
             messages=trace_messages(prompt.messages),
             truncated=prompt.truncated,
@@ -144,6 +148,11 @@ class Answerer:
         answer.raw_text = raw
         answer.text, answer.citations = extract_citations(raw, prompt.sources)
         answer.answerable = is_answerable(answer.text, answer.citations)
+        if answer.answerable and answer.citations:
+            text, moved = repoint_citations(answer.text, prompt.sources, answer.question)
+            if moved:
+                answer.text, cited = extract_citations(text, prompt.sources)
+                answer.citations = [dataclasses.replace(c, inferred=c.key in moved) for c in cited]
         if answer.answerable and not answer.citations:
             answer.text, cited = extract_citations(
                 cite_by_overlap(answer.text, prompt.sources), prompt.sources
@@ -156,7 +165,10 @@ class Answerer:
             # A value no source states ("torque it to 10 Nm") is the small model's
             # invention, and a technician would act on it: the draft is withheld (it
             # stays in raw_text for the review desk) and the answer says so plainly.
-            if answer.unsupported:
+            # A draft that only restates the question ("The appendix shows foot-operated
+            # switch symbols [3]") answers nothing, whatever it cites.
+            answer.restated = not answer.unsupported and restates_question(answer.text, answer.question)
+            if answer.unsupported or answer.restated:
                 answer.answerable = False
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;

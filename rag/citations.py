@@ -171,7 +171,10 @@ _UNIT_GROUPS = [
 _UNIT = {spelling: group[0] for group in _UNIT_GROUPS for spelling in group}
 _UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
 # A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
-_QUANTITY = re.compile(rf"(?<![\w.,-])(\d+(?:[.,]\d+)*)(?:\s?({_UNIT_PATTERN}))?(?![\w·-])", re.IGNORECASE)
+# A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
+_QUANTITY = re.compile(
+    rf"(?<![\w.,/-])(\d+(?:[.,]\d+)*(?:/\d+)?)(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·/-])", re.IGNORECASE
+)
 # Codes and part numbers: letters and digits mixed ("F07452", "B31A", "TB1").
 _CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
 
@@ -195,7 +198,7 @@ def unsupported_values(answer_text: str, sources: Sequence[Hit], question: str =
     Small models sometimes "answer" with a plausible value (a torque, a code) that no
     source states, and cite a source anyway; the citation check can't see that. A
     value with a unit must appear with the same unit, or bare in a source that names
-    the unit elsewhere (a table whose header says "(ohms)"); a code or a decimal must
+    the unit elsewhere (a table whose header says "(ohms)"); a code, a decimal or a fraction must
     appear; plain integers ("step 3", "page 12") are not checked: too often
     legitimately new. Values the user gave in the question are not the model's invention.
     """
@@ -213,7 +216,7 @@ def unsupported_values(answer_text: str, sources: Sequence[Hit], question: str =
     missing: list[str] = []
     for match in _QUANTITY.finditer(text):
         num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
-        if not unit and "." not in num:
+        if not unit and "." not in num and "/" not in num:
             continue
         supported = (num, unit) in known or (num, unit) in bare_with_unit if unit else num in known_numbers
         if not supported and match[0] not in missing:
@@ -245,6 +248,19 @@ def unsupported_words(answer_text: str, sources: Sequence[Hit], question: str = 
     if len(novel) >= NOVEL_WORDS_MIN and len(novel) >= NOVEL_WORDS_SHARE * max(len(said), 1):
         return novel
     return []
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def restates_question(answer_text: str, question: str) -> bool:
+    """True when the answer says nothing the question didn't: every content word of it is
+    the question's ("Which symbols does the appendix show?" -> "The appendix shows the
+    symbols [3]."). A yes or a no is an answer, however short."""
+    if _YES_NO.match(answer_text) or not question.strip():
+        return False
+    said = terms(re.sub(r"\[\d+\]", " ", answer_text)) - _GLUE
+    return bool(said) and said <= terms(question)
 
 
 # -- answers the model forgot to cite ----------------------------------------------------------------
@@ -289,3 +305,43 @@ def cite_by_overlap(answer_text: str, sources: Sequence[Hit]) -> str:
             sentence = f"{stripped[: len(stripped) - len(end)]} [{best + 1}]{end}"
         out.append(sentence)
     return "".join(out)
+
+
+# -- citations on the wrong source ---------------------------------------------------------------
+
+# A sentence's citation stands when its sources hold at least this share of the words it
+# adds to the question; it moves to another source only when that one holds at least
+# REPOINT_COVER of them and REPOINT_MARGIN more than the cited ones.
+CITED_COVER = 0.5
+REPOINT_COVER = 0.6
+REPOINT_MARGIN = 0.3
+_KEYS = re.compile(r"(?:\[\d+\])+")
+
+
+def repoint_citations(answer_text: str, sources: Sequence[Hit], question: str = "") -> tuple[str, list[int]]:
+    """Move a sentence's keys to the source that plainly holds what it says; (text, keys moved).
+
+    A 1.5B model copies the right line and then numbers it wrong: "borax [4]" where the
+    borax callout is figure [1]. What a sentence says beyond the question ("borax",
+    "3/8 inch") is looked up in each source; when the cited ones lack it and one other
+    source has it, the key moves there. Sentences that add nothing to the question, or
+    whose words several sources share equally, keep their keys.
+    """
+    vocab = [terms(f"{h.text}\n{h.caption}\n{h.figure}") for h in sources]
+    asked = terms(question) | _GLUE
+    moved: list[int] = []
+    out: list[str] = []
+    for sentence in re.split(r"((?<=[.!?])\s+)", answer_text):
+        keys = [int(k) for k in re.findall(r"\[(\d+)\]", sentence)]
+        said = terms(_KEYS.sub(" ", sentence)) - asked
+        if not keys or not said or not vocab:
+            out.append(sentence)
+            continue
+        cover = [len(said & v) / len(said) for v in vocab]
+        cited = max((cover[k - 1] for k in keys if 1 <= k <= len(cover)), default=0.0)
+        best = max(range(len(cover)), key=lambda i: cover[i])
+        if cited < CITED_COVER and cover[best] >= REPOINT_COVER and cover[best] >= cited + REPOINT_MARGIN:
+            sentence = _KEYS.sub(f"[{best + 1}]", sentence)
+            moved.append(best + 1)
+        out.append(sentence)
+    return "".join(out), moved

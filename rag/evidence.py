@@ -1,13 +1,14 @@
 """Evidence: the sentences, table rows and diagram labels of each source that bear on the question.
 
-The embedded model reads about 100 prompt tokens a second on 2 cores, and a 1.5B model
+The embedded model reads about 50 prompt tokens a second on 2 cores, and a 1.5B model
 answers better from a few relevant lines than from eight whole chunks: it copies the
 wrong row of a long table, or the header of a source instead of its content. So each
-source is cut down to its units (sentences of text, rows of a table, lines of labels
-read from a diagram) that share the question's rarer words, kept in their order, with
-a table's header and a figure's caption always kept so a row or a label still means
-something. This is extractive: every word shown is the manual's own, so citations and
-the check for unsupported values keep working on what the model actually read.
+source is cut down to its units (sentences of text, rows of a table as "row: column:
+value" records, lines of labels read from a diagram, or a short label list whole) that
+share the question's rarer words, kept in their order, with a table's title and a
+figure's heading shown with them. Sources none of whose lines earn a place are left
+out. This is extractive: every word shown is the manual's own, so citations and the
+check for unsupported values keep working on what the model actually read.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GAP = " […] "
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,/-][a-z0-9]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+_PARTS = re.compile(r"[-/]")
+_STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]")
+# A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
+# ("SPRINKLE POWDERED / BORAX ON SURFACE / TO RETARD OXIDATION"), and a line alone is
+# half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
+WHOLE_FIGURE_TOKENS = 60
+# A source whose best unit scores below this share of the best source's best unit is
+# left out of the prompt: it cost prompt tokens and drew citations to wrong pages.
+WEAK_SOURCE = 0.2
 # Words that say nothing about which line answers: question words, glue, and the
 # words every question about a manual uses.
 _STOP = frozenset(
@@ -33,12 +43,16 @@ _STOP = frozenset(
 
 
 def terms(text: str) -> set[str]:
-    """Crudely stemmed content words ('fuses', 'fused' -> 'fus'), numbers kept as written."""
+    """Crudely stemmed content words ('fuses', 'fused' -> 'fus'), numbers kept as written.
+
+    A hyphenated or slashed word also counts by its parts: a question's "foot-operated"
+    must find the diagram label "FOOT OPERATED", and "circular mil" a "circular-mil-foot".
+    """
     out = set()
     for word in _WORD.findall(text.lower()):
-        if word in _STOP:
-            continue
-        out.add(_stem(word))
+        # Only word parts: "3-10" must not match a question's "10".
+        parts = [word, *(p for p in _PARTS.split(word) if p.isalpha())] if _PARTS.search(word) else [word]
+        out.update(_stem(part) for part in parts if part and part not in _STOP)
     return out
 
 
@@ -69,13 +83,18 @@ class SourceText:
 
     units: list[Unit]
     joiner: str  # " " for prose, "\n" for table rows and label lines
+    kind: str = "text"
+    about: set[str] = field(default_factory=set)  # terms of its title, caption, column names
 
 
-def split_units(body: str, kind: str, estimate: Callable[[str], int], max_tokens: int = 120) -> SourceText:
-    """Units of one source body; `estimate` maps text to tokens, longer units are cut."""
+def split_units(
+    body: str, kind: str, estimate: Callable[[str], int], max_tokens: int = 120, about: str = ""
+) -> SourceText:
+    """Units of one source body; `estimate` maps text to tokens, longer units are cut.
+    `about` is what the prompt shows of the source besides its body (its title line)."""
     units: list[Unit] = []
 
-    def add(text: str, fixed: bool = False) -> None:
+    def add(text: str, fixed: bool = False, own_terms: str | None = None) -> None:
         text = text.strip()
         if not text:
             return
@@ -84,77 +103,219 @@ def split_units(body: str, kind: str, estimate: Callable[[str], int], max_tokens
             while len(words) > 8 and estimate(" ".join(words)) > max_tokens:
                 words = words[: len(words) * 3 // 4]
             text = " ".join(words) + " […]"
-        units.append(Unit(text, estimate(text) + 1, terms(text), fixed))
+        units.append(Unit(text, estimate(text) + 1, terms(text if own_terms is None else own_terms), fixed))
 
     if kind == "table":
-        lines = body.splitlines()
-        rule = next((i for i, line in enumerate(lines) if _TABLE_RULE.match(line.strip())), -1)
-        for i, line in enumerate(lines):
-            add(line, fixed=i <= rule)  # title, header row and the |---| rule
-        return SourceText(units, "\n")
+        title, names, rows = _table_parts(body)
+        for line in title:
+            add(line, fixed=True)
+        for cells in rows:
+            add(_record(names, cells), own_terms=" ".join(cells))  # its words, not its header's
+        return SourceText(units, "\n", "table", terms(" ".join([about, *names])))
     if kind == "figure":
-        for i, line in enumerate(body.splitlines()):
-            add(line, fixed=i == 0)  # "Labels read from the diagram:"
-        return SourceText(units, "\n")
+        head, *labels = body.splitlines() or [""]
+        add(head, fixed=True)  # "Labels read from the diagram:"
+        if estimate("\n".join(labels)) <= WHOLE_FIGURE_TOKENS:
+            add("\n".join(labels))
+        else:
+            for line in labels:
+                add(line)
+        return SourceText(units, "\n", "figure", terms(about))
     for paragraph in body.splitlines():
+        pending = ""
         for sentence in _SENTENCE_END.split(paragraph):
-            add(sentence)
-    return SourceText(units, " ")
+            if _STEP_NUMBER.fullmatch(sentence.strip()):  # "1." opens the step that follows
+                pending += sentence.strip() + " "
+                continue
+            add(pending + sentence)
+            pending = ""
+        add(pending)
+    return SourceText(units, " ", "text", terms(about))
 
 
-def select(question: str, sources: Sequence[SourceText], budget: int) -> list[str]:
-    """Each source's units that best match `question`, within `budget` tokens in all.
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
-    Every source keeps its fixed units and its best unit (the model can't cite a source
-    it sees nothing of); the rest of the budget goes to the best-scoring units anywhere.
+
+def _table_parts(body: str) -> tuple[list[str], list[str], list[list[str]]]:
+    """A markdown table (rag chunks: title lines, header row, |---| rule, rows) as its title
+    lines, one name per column and the data rows' cells.
+
+    A second header row (first cell empty, no values: "| | Centimeter cube | Circular-mil-foot |")
+    extends the column names, and an empty name inherits its left neighbour's (a spanning
+    cell). A header holding values is a data row (key/value tables have no real header).
+    """
+    lines = [line for line in body.splitlines() if line.strip()]
+    rule = next((i for i, line in enumerate(lines) if _TABLE_RULE.match(line.strip())), -1)
+    title: list[str] = []
+    header: list[list[str]] = []
+    rows: list[list[str]] = []
+    for i, line in enumerate(lines):
+        if i == rule:
+            continue
+        if not line.lstrip().startswith("|"):
+            title.append(line)
+            continue
+        cells = _cells(line)
+        subheader = bool(header) and not rows and not cells[0] and not _has_value(cells)
+        (header if i < rule or subheader else rows).append(cells)
+    if header and _has_value(header[0]):
+        rows, header = [*header, *rows], []
+    width = max((len(r) for r in header + rows), default=0)
+    names = [""] * width
+    for cells in header:
+        last = ""
+        for j in range(width):
+            cell = cells[j] if j < len(cells) else ""
+            part = cell or (last if j else "")
+            last = cell or last
+            if part and part not in names[j]:
+                names[j] = f"{names[j]} {part}".strip()
+    return title, names, rows
+
+
+def _has_value(cells: Sequence[str]) -> bool:
+    """A row with a value in it ("115 VAC, ..."), not a header ("Resistance at 20°C")."""
+    return any(cell[:1].isdigit() for cell in cells[1:])
+
+
+def _record(names: Sequence[str], cells: Sequence[str]) -> str:
+    """One table row as "Size 10: Rubber: 40; Varnished Cambric: 55; ...": a small model reads
+    a value beside its column's name far better than counting "|" along a markdown row
+    (it gave 75 for the 55 two columns to the left)."""
+    if not cells:
+        return ""
+    # "Size 10", but "Aluminum", not "Substance Aluminum"
+    key = f"{names[0]} {cells[0]}" if names and names[0] and cells[0][:1].isdigit() else cells[0]
+    values = [
+        f"{names[j]}: {cell}" if j < len(names) and names[j] else cell
+        for j, cell in enumerate(cells[1:], start=1)
+        if cell
+    ]
+    return f"{key}: " + "; ".join(values) if values else key
+
+
+def select(
+    question: str, sources: Sequence[SourceText], budget: int, keep: Sequence[bool] = ()
+) -> list[str | None]:
+    """Each source's units that best match `question`, within `budget` tokens in all;
+    None for a source left out: it hardly matches (`WEAK_SOURCE`), repeats an earlier
+    one, or none of its lines earned a place in the budget.
+
+    The first source (the best retrieval hit) is always shown, with its best unit, and
+    so is any that `keep` marks (a figure a vision model will see as an image). A source
+    shown shows its fixed units (a table's title, a figure's heading).
     A word's weight is its inverse frequency among all the units, so "aluminum" counts
     and "resistance", in every line of a chapter on resistance, barely does.
     """
     wanted = terms(question)
     units = [u for s in sources for u in s.units]
     df: dict[str, int] = {}
-    for unit in units:
-        for term in unit.terms & wanted:
+    for term_set in [*(u.terms for u in units), *(s.about for s in sources)]:
+        for term in term_set & wanted:
             df[term] = df.get(term, 0) + 1
-    total = max(len(units), 1)
-    for unit in units:
-        unit.score = sum(math.log(1 + total / df[t]) for t in unit.terms & wanted)
-        unit.keep = False
+    total = max(len(units) + len(sources), 1)
 
-    used = 0
+    def score(found: set[str]) -> float:
+        return sum(math.log(1 + total / df[t]) for t in found & wanted)
+
     for source in sources:
         for unit in source.units:
-            if unit.fixed:
-                unit.keep, used = True, used + unit.tokens
-        free = [u for u in source.units if not u.fixed]
-        if free:
-            best = max(free, key=lambda u: (u.score, -u.tokens))
-            best.keep, used = True, used + best.tokens
-    # Manuals state the topic in one sentence and the value or the reason in the next
-    # ("Some rubber tapes are made for special applications. These tapes are
-    # semiconducting..."): the sentence after each source's best one comes next.
-    used = _neighbours(sources, used, budget)
-    # Best score per token first: a short matching line beats a long one matching the same.
-    rest = sorted((u for u in units if not u.keep and u.score > 0), key=lambda u: -u.score / math.sqrt(u.tokens))
+            unit.score = score(unit.terms)
+            unit.keep = False
+            # A matching row means its title and columns too ("Aluminum" in "Specific
+            # Resistances"): without them a one-word row loses to any sentence.
+            if source.kind == "table" and not unit.fixed and unit.score > 0:
+                unit.score = score(unit.terms | source.about)
+
+    # A source's relevance: its best unit, plus what its title, caption or column names
+    # say ("Specific Resistances" over "| Aluminum | 2.828 | 17.02 |").
+    relevance = [
+        max((u.score for u in s.units if not u.fixed), default=0.0)
+        + max([score(s.about), *(u.score for u in s.units if u.fixed)])
+        for s in sources
+    ]
+    floor = WEAK_SOURCE * max(relevance, default=0.0)
+    forced = [*keep, *[False] * len(sources)]
+    kept = [i == 0 or forced[i] or 0 < r >= floor for i, r in enumerate(relevance)]
+    # The same figure printed twice (a chapter summary repeats it) says nothing new.
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        body = " ".join(" ".join(u.text for u in source.units).lower().replace("|", " ").split())
+        if body in seen and not forced[i]:
+            kept[i] = False
+        seen.add(body)
+    chosen = [s for s, k in zip(sources, kept) if k]
+    # A source kept for its title alone ("| Fuse | Rating |" for "which fuse?") may still
+    # fill what budget is left, after every line that matches.
+    for source in chosen:
+        for unit in source.units:
+            unit.score = unit.score or 1e-6
+    must_show = [j == 0 or f for j, f in enumerate(f for f, k in zip(forced, kept) if k)]
+    fixed_cost = [sum(u.tokens for u in s.units if u.fixed) for s in chosen]
+    owner = {id(u): i for i, s in enumerate(chosen) for u in s.units}
+    opened: set[int] = set()
+    used = 0
+
+    def take(unit: Unit, force: bool = False) -> None:
+        nonlocal used
+        i = owner[id(unit)]
+        cost = unit.tokens + (0 if i in opened else fixed_cost[i])
+        if unit.keep or not force and used + cost > budget:
+            return
+        if i not in opened:  # a source's title rows and caption come with its first line
+            opened.add(i)
+            for u in chosen[i].units:
+                u.keep = u.keep or u.fixed
+        unit.keep, used = True, used + cost
+
+    # The best retrieval hit always shows its best line; a forced source its fixed lines.
+    first_free = [u for u in chosen[0].units if not u.fixed] if chosen else []
+    if first_free:
+        take(max(first_free, key=lambda u: (u.score, -u.tokens)), force=True)
+    for i, source in enumerate(chosen):
+        if must_show[i] and i not in opened:
+            opened.add(i)
+            for u in source.units:
+                u.keep = u.keep or u.fixed
+            used += fixed_cost[i]
+    # Then, best score per token first (a short matching line beats a long one matching
+    # the same): lines matching at least half as well as the best line anywhere ("The
+    # letters MB denote the circuit", two sentences after its source's best); then the
+    # sentence after each kept one, since manuals state the topic in one sentence and the
+    # value or the reason in the next ("Some rubber tapes are made for special
+    # applications. These tapes are semiconducting..."); then any matching line. A source
+    # none of whose lines fits is left out: a weak source's best line no longer crowds out
+    # a strong source's second.
+    units = [u for s in chosen for u in s.units if not u.fixed]
+    rest = sorted((u for u in units if u.score > 0), key=lambda u: -u.score / math.sqrt(u.tokens))
+    strong = max((u.score for u in units), default=0.0) / 2
     for unit in rest:
-        if used + unit.tokens <= budget:
-            unit.keep, used = True, used + unit.tokens
-    _neighbours(sources, used, budget)
-    return [_join(source) for source in sources]
+        if unit.score >= strong:
+            take(unit)
+    for unit in _neighbours(chosen):
+        take(unit)
+    for unit in rest:
+        take(unit)
+    for unit in _neighbours(chosen):
+        take(unit)
+    shown = iter([_join(s) if i in opened else None for i, s in enumerate(chosen)])
+    return [next(shown) if k else None for k in kept]
 
 
-def _neighbours(sources: Sequence[SourceText], used: int, budget: int) -> int:
-    """Keep the prose sentence after (then before) each kept one while the budget lasts."""
+def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
+    """The prose sentence or diagram label line after (then before) each kept one: OCR
+    reads a diagram's labels in reading order, so the label beside a matching one
+    ("FOOT OPERATED" / "MOMENTARY") is usually part of the answer."""
+    out: list[Unit] = []
     for source in sources:
-        if source.joiner != " ":
+        if source.kind == "table":
             continue
         for i in [i for i, u in enumerate(source.units) if u.keep]:
             for j in (i + 1, i - 1):
-                if 0 <= j < len(source.units) and not source.units[j].keep:
-                    unit = source.units[j]
-                    if used + unit.tokens <= budget:
-                        unit.keep, used = True, used + unit.tokens
-    return used
+                if 0 <= j < len(source.units) and not source.units[j].keep and not source.units[j].fixed:
+                    out.append(source.units[j])
+    return out
 
 
 def _join(source: SourceText) -> str:

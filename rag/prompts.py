@@ -43,6 +43,7 @@ SAFETY_TOKENS = 64
 MAX_UNIT_TOKENS = 120
 # A pasted page as a question must not crowd out the sources.
 MAX_QUESTION_CHARS = 1200
+MAX_SECTION_WORDS = 4
 ELLIPSIS = " […]"
 
 
@@ -89,16 +90,22 @@ def _attr(text: str) -> str:
 # -- sources -----------------------------------------------------------------------------------
 
 
-def source_title(n: int, hit: Hit) -> str:
-    """The first line of a source: its key and where it comes from, in words."""
-    where = f"{hit.manual}, page {hit.page}"
+def source_title(n: int, hit: Hit, with_manual: bool = True) -> str:
+    """The first line of a source: its key and where it comes from, in words.
+
+    Short on purpose: on 2 CPU cores every prompt token costs ~20 ms before the first
+    answer token, and "CHAPTER 1 ELECTRICAL CONDUCTORS > TEMPERATURE COEFFICIENT" said
+    no more to the model than its last heading (its first few words: "Shipboard Electronic
+    Equipment Wire-Marking Systems" is 10 tokens). The manual's name is left out when all
+    sources come from one manual (the citations still name it)."""
+    where = f"{hit.manual}, page {hit.page}" if with_manual else f"page {hit.page}"
+    section = " ".join(hit.section.rsplit(">", 1)[-1].split()[:MAX_SECTION_WORDS])
     if hit.kind == "figure":
         label = hit.figure or "Figure"
         caption = _caption_title(hit.caption, hit.figure)
-        return f"[{n}] {label} ({where})" + (f": {caption}" if caption else "")
-    if hit.kind == "table":
-        return f"[{n}] Table ({where})" + (f", {hit.section}" if hit.section else "")
-    return f"[{n}] {where}" + (f", section {hit.section}" if hit.section else "")
+        return f"[{n}] {label}, {where}" + (f": {caption}" if caption else "")
+    kind = "Table, " if hit.kind == "table" else ""
+    return f"[{n}] {kind}{where}" + (f", {section}" if section else "")
 
 
 def _caption_title(caption: str, label: str) -> str:
@@ -115,8 +122,8 @@ def source_body(hit: Hit) -> str:
     labels: list[str] = []
     for line in hit.text.splitlines():
         line = line.strip()
-        if not line or line in (hit.caption.strip(), hit.figure):
-            continue  # caption and label are in the title already
+        if not line or line in (hit.caption.strip(), hit.figure, f"Figure on page {hit.page}"):
+            continue  # caption and label are in the title already; the last says nothing
         if line.lower().startswith("labels:"):
             line = line[len("labels:") :].strip()
         if line:
@@ -134,9 +141,9 @@ def _truncate(text: str, max_chars: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def render_source(n: int, hit: Hit, body: str) -> str:
+def render_source(n: int, hit: Hit, body: str, with_manual: bool = True) -> str:
     """One source between our delimiters; `body` is already neutralised."""
-    title = neutralise(source_title(n, hit))
+    title = neutralise(source_title(n, hit, with_manual))
     return "\n".join(part for part in (f'<source id="{n}">', title, body, "</source>") if part)
 
 
@@ -161,6 +168,7 @@ def build_prompt(
     prompt_tokens: int,
     max_sources: int = 5,
     earlier: Sequence[str] = (),
+    vision: bool = False,
 ) -> Prompt:
     """System message + one user message holding the numbered sources and the question.
 
@@ -178,16 +186,13 @@ def build_prompt(
         return _ANSWER.substitute(sources=sources, question=q, earlier=earlier_text).strip()
 
     window = context_tokens - max_tokens - SAFETY_TOKENS - estimate_tokens(SYSTEM_PROMPT)
-    budget = min(prompt_tokens, window) - estimate_tokens(user_text("")) - 2 * MESSAGE_OVERHEAD_TOKENS
+    # The system message (and its template tokens) is cached: only the user turn is new.
+    budget = min(prompt_tokens, window) - estimate_tokens(user_text("")) - MESSAGE_OVERHEAD_TOKENS
     chosen = list(hits[:max_sources])
     while True:
-        frames = sum(estimate_tokens(render_source(n, h, "")) + 1 for n, h in enumerate(chosen, start=1))
-        splits = [
-            evidence.split_units(neutralise(source_body(h)), h.kind, estimate_tokens, MAX_UNIT_TOKENS)
-            for h in chosen
-        ]
-        bodies = evidence.select(question, splits, budget - frames)
-        blocks = [render_source(n, h, body) for n, (h, body) in enumerate(zip(chosen, bodies), start=1)]
+        given = _select_sources(question, chosen, budget, vision)
+        many = len({h.manual for h, _ in given}) > 1
+        blocks = [render_source(n, h, body, many) for n, (h, body) in enumerate(given, start=1)]
         text = user_text("\n\n".join(blocks))
         tokens = estimate_tokens(text) + MESSAGE_OVERHEAD_TOKENS
         # Each source keeps at least its best line, so many sources can overrun a small
@@ -195,12 +200,35 @@ def build_prompt(
         if tokens <= window or len(chosen) == 1:
             break
         chosen.pop()
-    truncated = len(chosen) < len(hits) or any(not u.keep for split in splits for u in split.units)
+    truncated = len(given) < len(hits) or any(ELLIPSIS.strip() in body for _, body in given)
     messages: list[Message] = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": text},
     ]
-    return Prompt(messages=messages, sources=chosen, truncated=truncated, tokens=tokens)
+    return Prompt(messages=messages, sources=[h for h, _ in given], truncated=truncated, tokens=tokens)
+
+
+def _select_sources(question: str, hits: Sequence[Hit], budget: int, vision: bool) -> list[tuple[Hit, str]]:
+    """The hits worth giving the model, each with its evidence (rag/evidence.py), numbered
+    in rank order. Hits that hardly match the question are left out, and the budget their
+    titles took is handed to the rest in a second pass."""
+    chosen = list(hits)
+    for _ in range(2):
+        many = len({h.manual for h in chosen}) > 1
+        frames = sum(estimate_tokens(render_source(n, h, "", many)) + 1 for n, h in enumerate(chosen, start=1))
+        splits = [
+            evidence.split_units(
+                neutralise(source_body(h)), h.kind, estimate_tokens, MAX_UNIT_TOKENS, source_title(n, h, many)
+            )
+            for n, h in enumerate(chosen, start=1)
+        ]
+        seen = [vision and h.kind == "figure" and bool(h.image) for h in chosen]
+        bodies = evidence.select(question, splits, budget - frames, keep=seen)
+        given = [(h, body) for h, body in zip(chosen, bodies) if body is not None]
+        if len(given) == len(chosen):
+            break
+        chosen = [h for h, _ in given]
+    return given
 
 
 def attach_images(prompt: Prompt, images: Sequence[tuple[int, str, bytes]]) -> None:

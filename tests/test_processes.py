@@ -327,11 +327,12 @@ def test_app_killed_and_restarted_keeps_everything(settings: Settings, embedder,
             wait_answer(page, "Hoistspanner")
             page.get_by_role("button", name="hoist.pdf p.1").first.wait_for(timeout=30_000)
 
-            # Crash the app mid-upload and mid-answer (scanned pages: the upload's OCR takes a while).
+            # Crash the app mid-upload and mid-answer (scanned pages: the upload's OCR takes a
+            # while; 10 pages were read before the kill on an idle machine).
             slow = tmp_path / "compressor.pdf"
             m = ManualBuilder()
             m.text_page("Compressor K3", ["The compressor K3 oil is changed every 400 hours."])
-            for n in range(10):
+            for n in range(40):
                 m.scanned_page([f"Compressor K3 sheet {n + 1}", "Check the belt tension monthly."])
             m.save(slow)
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(slow)])

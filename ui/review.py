@@ -97,12 +97,14 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
     if turn.manuals:
         st.caption(literal("Scope: " + ", ".join(turn.manuals)))
     if answer.hits:
+        # Older answers kept no source ids: their sources were the first hits.
+        ids = answer.source_ids or [h.id for h in answer.hits[: answer.sources]]
         st.dataframe(
             [
                 {
                     "Rank": n,
-                    "Source": f"[{n}]" if n <= answer.sources else "",
-                    "Cited": "✓" if any(c.key == n for c in answer.citations) else "",
+                    "Source": f"[{ids.index(h.id) + 1}]" if h.id in ids else "",
+                    "Cited": "✓" if any(c.hit_id == h.id for c in answer.citations) else "",
                     "Kind": h.kind,
                     "Manual": h.manual,
                     "Page": h.page,
@@ -124,6 +126,8 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
             "The model's draft was withheld: it states values or words that no source contains: "
             + literal(", ".join(answer.unsupported))
         )
+    if answer.restated:
+        st.warning("The model's draft was withheld: it only restates the question.")
 
     with st.expander(f"Exact prompt ({len(answer.messages)} messages)"):
         for message in answer.messages:

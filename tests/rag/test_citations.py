@@ -10,6 +10,8 @@ from rag.citations import (
     extract_citations,
     is_answerable,
     parse_keys,
+    repoint_citations,
+    restates_question,
     says_cannot_answer,
     unsupported_values,
     unsupported_words,
@@ -132,7 +134,7 @@ MANUAL = [
     Hit(
         id="v", manual="m.pdf", page=1, kind="text", score=1.0,
         text="Replace F1 with a 20 AMP fuse; wait 5 minutes for the bus to fall below 50 V. "
-        "Fault F07801. 1,450 rpm. Tighten to 12 N·m. Gap 0.5 mm.",
+        "Fault F07801. 1,450 rpm. Tighten to 12 N·m. Gap 0.5 mm. Trim to 3/8 inch.",
     )
 ]  # fmt: skip
 
@@ -149,6 +151,9 @@ MANUAL = [
         ("Set it to 40% [1].", ["40%"]),
         ("Fault F07802 means overheating [1].", ["F07802"]),  # an invented code
         ("Fault F07801 [1], see step 3 on page 12.", []),  # plain integers are not checked
+        ("Trim the ends to 3/8 inch [1].", []),
+        ("Trim the ends to 1/2-inch [1].", ["1/2-inch"]),  # a fraction is a value: checked
+        ("Trim them to 1/4 [1].", ["1/4"]),
     ],
 )
 def test_unsupported_values(answer: str, unsupported: list[str]) -> None:
@@ -196,3 +201,50 @@ def test_unsupported_words(answer: str, novel: list[str]) -> None:
     source = Hit(id="s", manual="P.pdf", page=1, kind="text", text="Replace fuse F1 with a 20 AMP fuse. The wire table says so.", score=1.0)
     found = unsupported_words(answer, [source], "Which fuse does F1 take? What colour is the wire?")
     assert found == novel
+
+
+DIP_TINNING = [
+    Hit(id="f", manual="m.pdf", page=65, kind="figure", score=1.0, figure="Figure 2-25",
+        text="Figure 2-25.—Dip-tinning in a solder pot.\nLabels: SPRINKLE POWDERED\nBORAX ON SURFACE\nTO RETARD OXIDATION"),
+    Hit(id="t", manual="m.pdf", page=64, kind="text", score=0.9,
+        text="This will prevent oxidation while the part is heated. Rosin-core solder is usually preferred."),
+    Hit(id="u", manual="m.pdf", page=66, kind="text", score=0.8,
+        text="Powdered borax is sold in tins. Borax is sprinkled on molten solder in some shops."),
+]  # fmt: skip
+QUESTION = "What can be sprinkled on the molten solder surface to slow oxidation?"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "moved"),
+    [
+        # The borax callout is figure [1]; the model numbered it [2], a passage without borax.
+        ("Powdered borax can be sprinkled on the surface [2].", "Powdered borax can be sprinkled on the surface [1].", [1]),
+        # Cited right: left alone.
+        ("Sprinkle powdered borax [1].", "Sprinkle powdered borax [1].", []),
+        # Another source that also says it keeps the key: only a plainly wrong key moves.
+        ("Powdered borax [3].", "Powdered borax [3].", []),
+        # Nothing said beyond the question's own words: nothing to judge by.
+        ("It slows oxidation [2].", "It slows oxidation [2].", []),
+        # Only the sentence with the wrong key moves; several keys move together.
+        ("Rosin-core solder is preferred [2]. Retard it with borax on the surface [2].",
+         "Rosin-core solder is preferred [2]. Retard it with borax on the surface [1].", [1]),
+        ("Retard it [2][3].", "Retard it [1].", [1]),
+    ],
+)  # fmt: skip
+def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None:
+    assert repoint_citations(answer, DIP_TINNING, QUESTION) == (expected, moved)
+
+
+@pytest.mark.parametrize(
+    ("answer", "restated"),
+    [
+        ("The electrical symbols appendix shows foot-operated switch symbols [3].", True),
+        ("The appendix shows the foot-operated switch symbols: momentary and double throw [1].", False),
+        ("Yes [2].", False),  # a yes is an answer, however short
+        ("No, it does not [1].", False),
+        ("", False),
+    ],
+)
+def test_restates_question(answer: str, restated: bool) -> None:
+    question = "Which foot-operated switch symbols does the electrical symbols appendix show?"
+    assert restates_question(answer, question) is restated

@@ -229,6 +229,13 @@ def test_feedback_is_stored_and_reviewed(make_app: Any, store_copy: Path, fake_l
     assert "shows the wrong fuse" in text, "the queue shows the technician's comment"
     assert [c.value for c in at.code][0] == WIRING, "the query retrieval used is shown"
     assert at.dataframe, "the ranked hits with scores are shown"
+    answer = _db(store_copy).answers()[0].answer
+    shown = {row["Rank"]: (row["Source"], row["Cited"]) for _, row in at.dataframe[0].value.iterrows()}
+    ids, cited = answer.source_ids, {c.hit_id for c in answer.citations}
+    assert ids and shown == {
+        n: (f"[{ids.index(h.id) + 1}]" if h.id in ids else "", "✓" if h.id in cited else "")
+        for n, h in enumerate(answer.hits, 1)
+    }, "each hit shows the source number the model saw it under, and whether the answer cites it"
     assert any("<source" in c.value or "[1]" in c.value for c in at.code), "the exact prompt is shown"
     assert len(at.image) >= 1 and "MAIN BREAKER" in text, "cited diagrams at full size, with their OCR text"
 
@@ -252,9 +259,10 @@ def test_hostile_text_is_rendered_inert(make_app: Any, store_copy: Path, fake_ll
         "Done [1]. ![x](http://evil.example/leak.png) <script>alert(1)</script> "
         "<img src=x onerror=alert(2)> [click](http://evil.example/) www.evil.example"
     )
-    fake_llm.script = [Reply(evil)]
+    fake_llm.script = [Reply(f"The main breaker. {evil}")]
     # Quoted in the question too: an answer whose words neither a source nor the question
-    # holds is withheld as invented (rag/answer.py), and this one must be shown.
+    # holds is withheld as invented (rag/answer.py), and this one must be shown; "main
+    # breaker" (the diagram's) keeps it from being withheld as a restatement of the question.
     at = ask(make_app(store_copy, fake_llm.url).run(), f"{WIRING} Quote: {evil}")
     shown = [m.value for m in at.markdown if "Done" in m.value]
     assert len(shown) == 2, "the question and the answer are shown"

@@ -220,8 +220,10 @@ def test_streamed_answer_with_figure_then_citation(page: Any, served: dict[str, 
     _shot(page, "ui-figure.png")
 
     # Hostile markdown and HTML in an answer: shown as text, never loaded, linked or run.
-    llm.script = [Reply("controller wiring"), Reply(HOSTILE)]  # a follow-up: rewrite first
-    _ask(page, f"And the hostile text? {HOSTILE}", "Hostile")  # quoted, so the answer is grounded
+    # A follow-up: rewrite first. The hostile text is quoted in the question, so the answer is
+    # grounded; "main breaker" (the diagram's) makes it more than a restatement of the question.
+    llm.script = [Reply("controller wiring"), Reply(f"The main breaker. {HOSTILE}")]
+    _ask(page, f"And the hostile text? {HOSTILE}", "Hostile")
     _wait_answer(page, "Hostile")
     assert page.locator('img[src*="localhost:9"]').count() == 0, "no image from elsewhere loads"
     assert page.locator('a[href*="evil.example"]').count() == 0, "no link to elsewhere is made"
