@@ -24,7 +24,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:[.,/-][a-z0-9]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 _PARTS = re.compile(r"[-/]")
-_STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]")
+_STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("SPRINKLE POWDERED / BORAX ON SURFACE / TO RETARD OXIDATION"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
@@ -121,15 +121,18 @@ def split_units(
             for line in labels:
                 add(line)
         return SourceText(units, "\n", "figure", terms(about))
+    # "1." opens the step that follows, and "Here are the steps for using the hot-air gun:"
+    # means nothing without it: both go with the next sentence, across line breaks too.
+    pending = ""
     for paragraph in body.splitlines():
-        pending = ""
         for sentence in _SENTENCE_END.split(paragraph):
-            if _STEP_NUMBER.fullmatch(sentence.strip()):  # "1." opens the step that follows
-                pending += sentence.strip() + " "
+            sentence = sentence.strip()
+            if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
+                pending += sentence + " "
                 continue
             add(pending + sentence)
             pending = ""
-        add(pending)
+    add(pending)
     return SourceText(units, " ", "text", terms(about))
 
 

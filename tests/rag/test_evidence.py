@@ -126,10 +126,10 @@ def test_weak_sources_are_left_out_but_never_the_first() -> None:
     assert labels is None, "a diagram of fuses says nothing about aluminum: left out"
 
 
-def test_step_numbers_stay_with_their_steps() -> None:
-    body = "Here are the steps for using the gun: 1. Hold the heat source 4 to 5 inches away. 2. Heat for 30 seconds."
+def test_step_numbers_and_colon_openers_stay_with_what_follows() -> None:
+    body = "Here are the steps for using the gun:\n1. Hold the heat source 4 to 5 inches away. 2. Heat for 30 seconds."
     texts = [u.text for u in split_units(body, "text", estimate_tokens).units]
-    assert texts == ["Here are the steps for using the gun:", "1. Hold the heat source 4 to 5 inches away.",
+    assert texts == ["Here are the steps for using the gun: 1. Hold the heat source 4 to 5 inches away.",
                      "2. Heat for 30 seconds."], texts  # fmt: skip
 
 
