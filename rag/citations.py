@@ -239,11 +239,15 @@ NOVEL_WORDS_MIN = 3
 NOVEL_WORDS_SHARE = 0.3
 
 
+def _source_terms(hit: Hit) -> set[str]:
+    return terms(f"{hit.text}\n{hit.caption}\n{hit.figure}\n{hit.section}")
+
+
 def unsupported_words(answer_text: str, sources: Sequence[Hit], question: str = "") -> list[str]:
     """Content words of the answer that no source and not the question contain, when they
     are enough of the answer to mean it says something the sources don't; else []."""
     said = terms(re.sub(r"\[\d+\]", " ", answer_text)) - _GLUE
-    known = terms(question).union(*(terms(f"{h.text}\n{h.caption}\n{h.figure}\n{h.section}") for h in sources))
+    known = terms(question).union(*(_source_terms(h) for h in sources))
     novel = sorted(said - known)
     if len(novel) >= NOVEL_WORDS_MIN and len(novel) >= NOVEL_WORDS_SHARE * max(len(said), 1):
         return novel
@@ -327,7 +331,7 @@ def repoint_citations(answer_text: str, sources: Sequence[Hit], question: str = 
     source has it, the key moves there. Sentences that add nothing to the question, or
     whose words several sources share equally, keep their keys.
     """
-    vocab = [terms(f"{h.text}\n{h.caption}\n{h.figure}") for h in sources]
+    vocab = [_source_terms(h) for h in sources]
     asked = terms(question) | _GLUE
     moved: list[int] = []
     out: list[str] = []

@@ -231,23 +231,8 @@ def select(
             if source.kind == "table" and not unit.fixed and unit.score > 0:
                 unit.score = score(unit.terms | source.about)
 
-    # A source's relevance: its best unit, plus what its title, caption or column names
-    # say ("Specific Resistances" over "| Aluminum | 2.828 | 17.02 |").
-    relevance = [
-        max((u.score for u in s.units if not u.fixed), default=0.0)
-        + max([score(s.about), *(u.score for u in s.units if u.fixed)])
-        for s in sources
-    ]
-    floor = WEAK_SOURCE * max(relevance, default=0.0)
     forced = [*keep, *[False] * len(sources)]
-    kept = [i == 0 or forced[i] or 0 < r >= floor for i, r in enumerate(relevance)]
-    # The same figure printed twice (a chapter summary repeats it) says nothing new.
-    seen: set[str] = set()
-    for i, source in enumerate(sources):
-        body = " ".join(" ".join(u.text for u in source.units).lower().replace("|", " ").split())
-        if body in seen and not forced[i]:
-            kept[i] = False
-        seen.add(body)
+    kept = _worth_showing(sources, score, forced)
     chosen = [s for s, k in zip(sources, kept) if k]
     # A source kept for its title alone ("| Fuse | Rating |" for "which fuse?") may still
     # fill what budget is left, after every line that matches.
@@ -260,28 +245,31 @@ def select(
     opened: set[int] = set()
     used = 0
 
+    def open_source(i: int) -> None:
+        """A source's title rows and caption come with its first line."""
+        nonlocal used
+        opened.add(i)
+        for u in chosen[i].units:
+            u.keep = u.keep or u.fixed
+        used += fixed_cost[i]
+
     def take(unit: Unit, force: bool = False) -> None:
         nonlocal used
         i = owner[id(unit)]
         cost = unit.tokens + (0 if i in opened else fixed_cost[i])
         if unit.keep or not force and used + cost > budget:
             return
-        if i not in opened:  # a source's title rows and caption come with its first line
-            opened.add(i)
-            for u in chosen[i].units:
-                u.keep = u.keep or u.fixed
-        unit.keep, used = True, used + cost
+        if i not in opened:
+            open_source(i)
+        unit.keep, used = True, used + unit.tokens
 
     # The best retrieval hit always shows its best line; a forced source its fixed lines.
     first_free = [u for u in chosen[0].units if not u.fixed] if chosen else []
     if first_free:
         take(max(first_free, key=lambda u: (u.score, -u.tokens)), force=True)
-    for i, source in enumerate(chosen):
+    for i in range(len(chosen)):
         if must_show[i] and i not in opened:
-            opened.add(i)
-            for u in source.units:
-                u.keep = u.keep or u.fixed
-            used += fixed_cost[i]
+            open_source(i)
     # Then, best score per token first (a short matching line beats a long one matching
     # the same): lines matching at least half as well as the best line anywhere ("The
     # letters MB denote the circuit", two sentences after its source's best); then the
@@ -304,6 +292,30 @@ def select(
         take(unit)
     shown = iter([_join(s) if i in opened else None for i, s in enumerate(chosen)])
     return [next(shown) if k else None for k in kept]
+
+
+def _worth_showing(
+    sources: Sequence[SourceText], score: Callable[[set[str]], float], forced: Sequence[bool]
+) -> list[bool]:
+    """Which sources to show: the first, the forced, and those that match at least
+    WEAK_SOURCE as well as the best does, each only once."""
+    # A source's relevance: its best unit, plus what its title, caption or column names
+    # say ("Specific Resistances" over "| Aluminum | 2.828 | 17.02 |").
+    relevance = [
+        max((u.score for u in s.units if not u.fixed), default=0.0)
+        + max([score(s.about), *(u.score for u in s.units if u.fixed)])
+        for s in sources
+    ]
+    floor = WEAK_SOURCE * max(relevance, default=0.0)
+    kept = [i == 0 or forced[i] or 0 < r >= floor for i, r in enumerate(relevance)]
+    # The same figure printed twice (a chapter summary repeats it) says nothing new.
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        body = " ".join(" ".join(u.text for u in source.units).lower().replace("|", " ").split())
+        if body in seen and not forced[i]:
+            kept[i] = False
+        seen.add(body)
+    return kept
 
 
 def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
