@@ -41,6 +41,9 @@ STREAMS = 8
 QUESTIONS = 3
 TOKEN_DELAY_S = 0.01  # the scripted model's pace: ~0.25 s an answer, so streams overlap
 UPLOAD_TIMEOUT_S = 180
+# Enough scanned pages that the upload outlasts the questions asked during it: with 3, an
+# idle CI machine had finished the ingest before the browser sessions asked.
+SCANNED_PAGES = 15
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def test_eight_streams_and_an_upload_against_one_engine(
 
     single = load.run_streams(engine, conversations, [0, 1], QUESTIONS, concurrent=False)
     queue = UploadQueue(engine, 1 << 30)
-    pdf = load.upload_pdf(tmp_path / "winch.pdf", scanned_pages=3).read_bytes()
+    pdf = load.upload_pdf(tmp_path / "winch.pdf", scanned_pages=SCANNED_PAGES).read_bytes()
     job = queue.submit_upload("winch-w4.pdf", pdf, may_replace=False)
     load.wait_running(job)
     many = load.run_streams(engine, conversations, list(range(10, 10 + STREAMS)), QUESTIONS, concurrent=True)
@@ -97,7 +100,7 @@ def test_three_browser_sessions_during_an_upload(
         pytest.skip("needs Debian's chromium: apt-get install -y chromium")
     store = tmp_path / "store"
     shutil.copytree(sample_store, store, ignore=shutil.ignore_patterns("app.db*", "write.lock"))
-    winch = load.upload_pdf(tmp_path / "winch-w4.pdf", scanned_pages=3)
+    winch = load.upload_pdf(tmp_path / "winch-w4.pdf", scanned_pages=SCANNED_PAGES)
     sessions = [0, 1, 2]
     with (
         web.serve(store, tmp_path / "serve.log", {"MANUALRAG_LLM__BASE_URL": echo_llm.url}) as url,
