@@ -13,18 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browserhelpers import CHROMIUM, FLAGS
+from browserhelpers import CHROMIUM, FLAGS, serve
 from uihelpers import ROOT, STAFF_PASSWORD, FakeLlm, Reply, tiny_manual
 
 from manualrag.conversations import Conversations
@@ -70,12 +65,6 @@ OBSERVER = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llm() -> Iterator[Any]:
     server = FakeLlm()
@@ -90,41 +79,13 @@ def served(
     """`python -m manualrag.cli serve` on a free port, until the module's tests are done."""
     store = tmp_path_factory.mktemp("e2e") / "store"
     shutil.copytree(sample_store, store, ignore=shutil.ignore_patterns("app.db*", "write.lock"))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MANUALRAG_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        MANUALRAG_LLM__BASE_URL=llm.url,
-        MANUALRAG_LLM__MAX_RETRIES="0",
-        MANUALRAG_INGEST__WORKERS="1",
-        MANUALRAG_UI__STAFF_PASSWORD=STAFF_PASSWORD,
-    )
-    log = (store.parent / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "manualrag.cli", "serve", "--store", str(store), "--port", str(port)],
-        cwd=store.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
-                if resp.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail(f"manualrag serve did not start:\n{(store.parent / 'serve.log').read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield {"url": url, "store": store}
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    log.close()
+    env = {
+        "MANUALRAG_LLM__BASE_URL": llm.url,
+        "MANUALRAG_LLM__MAX_RETRIES": "0",
+        "MANUALRAG_UI__STAFF_PASSWORD": STAFF_PASSWORD,
+    }
+    with serve(store, store.parent / "serve.log", env) as url:
+        yield {"url": url, "store": store}
 
 
 @pytest.fixture(scope="module")
