@@ -252,6 +252,70 @@ def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[
     return records
 
 
+def page_text(page: Page, figures: list[Figure]) -> str:
+    """A whole page as one passage: its blocks in reading order (tables as markdown), then
+    each figure's caption and the labels read inside it. Paragraphs are separated by blank
+    lines, so the answer stage can cut it into sentences, table rows and label lines."""
+    parts = [b.text.strip() for b in page.blocks if b.text.strip()]
+    for figure in figures:
+        if figure.ocr_text:
+            head = figure.label or f"Figure on page {figure.page}"
+            parts.append(f"{head} labels:\n{figure.ocr_text.strip()}")
+    return "\n\n".join(parts)
+
+
+def build_page_records(name: str, ingest_id: str, pages: list[Page], figures: list[Figure],
+                       records: list[Record]) -> list[Record]:
+    """One record per page with any words: the coarse granularity of retrieval."""
+    prefix = ingest_id[:12]
+    by_page: dict[int, list[Figure]] = {}
+    for figure in figures:
+        by_page.setdefault(figure.page, []).append(figure)
+    sections: dict[int, str] = {}
+    for record in records:
+        if record.kind != "figure":
+            for number in record.pages:
+                sections.setdefault(number, record.section)
+    out: list[Record] = []
+    for page in pages:
+        text = page_text(page, by_page.get(page.number, []))
+        if not text:
+            continue
+        out.append(
+            Record(
+                id=f"{prefix}-p{page.number:05d}",
+                manual=name,
+                page=page.number,
+                kind="page",
+                text=text,
+                pages=(page.number,),
+                section=sections.get(page.number, ""),
+                ocr=page.ocr,
+            )
+        )
+    return out
+
+
+def page_vectors(page_records: list[Record], records: list[Record], vectors):  # type: ignore[no-untyped-def]
+    """A page's vector: the normalised mean of its records' vectors (passages, tables,
+    figures). MiniLM reads 256 tokens, a page holds 500-800 words: the mean covers all of
+    it and costs no embedding."""
+    import numpy as np
+
+    rows: dict[int, list[int]] = {}
+    for i, record in enumerate(records):
+        for number in record.pages or (record.page,):
+            rows.setdefault(number, []).append(i)
+    dim = vectors.shape[1] if len(vectors) else 0
+    out = np.zeros((len(page_records), dim), dtype=np.float32)
+    for j, page in enumerate(page_records):
+        members = rows.get(page.page)
+        if members:
+            mean = vectors[members].mean(axis=0)
+            out[j] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+    return out
+
+
 # -- one file -------------------------------------------------------------------------------
 
 
@@ -278,7 +342,10 @@ def ingest_file(
     from ingest.active_content import active_content
     from ingest.chunking import chunk_pages
     from ingest.figures import repeated_images
+    from ingest.page_labels import page_labels
     from ingest.pdf import open_pdf
+
+    import numpy as np
 
     started = time.perf_counter()
     name = name or path.name
@@ -300,6 +367,7 @@ def ingest_file(
                        total_ms=logs.ms(time.perf_counter() - started))
             return report
         page_count = doc.page_count
+        labels = page_labels(doc)
         skip = frozenset(repeated_images(doc))
         report.warnings.extend(active_content(doc))  # scripts, attachments: never run or extracted
     finally:
@@ -331,8 +399,12 @@ def ingest_file(
         logs.event(log, "ingest.stage", stage="embed", manual=name, records=len(records))
         vectors = embed_records(embedder, records, progress)
         pictured, pixels = embed_figure_images(embedder, records, store.root, progress)
+        whole_pages = build_page_records(name, ingest_id, pages, figures, records)
+        page_vecs = page_vectors(whole_pages, records, vectors)
+        covered = [i for i, v in enumerate(page_vecs) if v.any()]  # a page none of whose words made a record
+        whole_pages, page_vecs = [whole_pages[i] for i in covered], page_vecs[covered]
         logs.event(log, "ingest.stage", stage="write", manual=name, records=len(records))
-        store.add(ingest_id, records, vectors)
+        store.add(ingest_id, records + whole_pages, np.concatenate([vectors, page_vecs]))
         store.add_images(ingest_id, pictured, pixels)
         store.pdf_dir.mkdir(parents=True, exist_ok=True)
         stored_pdf = store.pdf_dir / f"{sha}.pdf"
@@ -361,6 +433,7 @@ def ingest_file(
                 warnings=report.warnings[:200],
                 embedder=embedder.id,
                 seconds=report.seconds,
+                page_labels=labels,
             )
         )
         logs.event(log, "ingest.done", manual=name, status=report.status, pages=report.pages,

@@ -10,6 +10,8 @@ import argparse
 import json
 import os
 import sys
+import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -175,14 +177,25 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answer import Status, Token
+    from rag.answer import Evidence, Status, Token
 
     engine = _engine(args)
     final = None
     streamed = False
+    evidence_s = None
+    started = time.perf_counter()
     try:
         for event in engine.ask(args.question, args.manual):
-            if isinstance(event, Status):
+            if isinstance(event, Evidence):
+                # The best evidence first: a technician can read it while the model thinks.
+                evidence_s = time.perf_counter() - started
+                if not args.json and event.best is not None:
+                    best = event.best
+                    figure = f", {best.figure}" if best.figure else ""
+                    print(f"Best evidence: {best.manual} p.{best.page}{figure}", flush=True)
+                    print(textwrap.indent(textwrap.fill(event.quote(), 100), "  > "), flush=True)
+                    print(flush=True)
+            elif isinstance(event, Status):
                 if not args.json:
                     print(f"… {event.text}", file=sys.stderr, flush=True)
             elif isinstance(event, Token):
@@ -196,15 +209,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assert final is not None
     if args.json:
         payload = final.to_json()
-        print(json.dumps({"answer": final.text, "citations": payload["citations"], "hits": payload["hits"],
-                          "model": final.model, "timings": payload["timings"], "error": final.error,
-                          "answerable": final.answerable, "query": final.query}, indent=2, ensure_ascii=False))
+        timings = dict(payload["timings"]) | {"evidence_s": None if evidence_s is None else round(evidence_s, 3)}
+        print(json.dumps({"answer": final.text, "outcome": final.outcome, "citations": payload["citations"],
+                          "hits": payload["hits"], "model": final.model, "timings": timings,
+                          "error": final.error, "answerable": final.answerable, "unsupported": final.unsupported,
+                          "query": final.query}, indent=2, ensure_ascii=False))
         return 0 if not final.error else 3
     if streamed:
         print("\n")  # the streamed text had unchecked citations: the checked answer follows
     if final.error:
         print(f"error: {final.error}", file=sys.stderr)
     print(final.text)
+    if final.outcome == "withheld":
+        what = ", ".join(final.unsupported) or "only the question, restated"
+        print(f"(a draft answer was withheld: it stated what no source says: {what})")
     if final.citations:
         print("\nSources:")
         for c in final.citations:

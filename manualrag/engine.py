@@ -130,7 +130,7 @@ class Engine:
         Follow-ups are rewritten into a standalone query from the earlier turns first,
         so "and the tail lamp?" searches for what it means.
         """
-        from rag.answer import rewrite_query
+        from rag.answer import Evidence, rewrite_query
 
         started = time.perf_counter()
         query = question
@@ -138,7 +138,9 @@ class Engine:
             query = rewrite_query(history, question, self.answerer.chat)
         rewrite_s = time.perf_counter() - started
         result = self.search(query, manuals)
-        for event in self.answerer.ask(question, result.hits, history):
+        yield Evidence(result.hits, question)
+        pages = self.retriever.page_texts(result.hits)
+        for event in self.answerer.ask(question, result.hits, history, pages):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query

@@ -17,7 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when chunking or record layout changes: it is part of the collection name,
 # so old vectors are never mixed with new ones.
-INGEST_VERSION = 1
+INGEST_VERSION = 2  # 2: whole-page records beside passages, tables and figures
+# What the model reads anew per question, when not set: the embedded 1.5B model on 2 CPU
+# cores reads ~50 prompt tokens/s, so 260 keep the first token near 5 s; an endpoint on a
+# GPU or a hosted model reads thousands a second.
+EMBEDDED_PROMPT_TOKENS = 260
+REMOTE_PROMPT_TOKENS = 2000
 
 
 class StoreSettings(BaseModel):
@@ -144,15 +149,24 @@ class LlmSettings(BaseModel):
     max_retries: int = Field(
         2, ge=0, le=10, description="Retries (with backoff) on connection errors, timeouts, 429 and 5xx."
     )
-    prompt_tokens: int = Field(
-        260,
+    prompt_tokens: int | None = Field(
+        None,
         ge=128,
         description="Budget for what the model reads anew for each question (sources + question), "
         "estimated at 3.5 characters per token; each source is cut to its sentences, rows and labels "
-        "that match the question. On 2 CPU cores the embedded model reads ~50 prompt tokens/s, so "
-        "this bounds the wait for the first token (~5 s). Raise it for a GPU or a remote endpoint.",
+        "that match the question. Empty: 260 for the embedded model (on 2 CPU cores it reads ~50 "
+        "prompt tokens/s, so this bounds the wait for the first token to ~5 s), 2000 for a `base_url` "
+        "endpoint.",
     )
-    max_sources: int = Field(4, ge=1, le=20, description="Most sources (hits) the model is given.")
+    grounding: Literal["auto", "strict", "values", "off"] = Field(
+        "auto",
+        description="How strictly a draft answer is checked against the sources it was given before it is "
+        "shown. `strict`: withheld if it states a value, code, number, count or proper name that no source "
+        "contains, or several words none does (for small models that invent). `values`: only values with "
+        "units, decimals, fractions and codes. `off`: never withheld. `auto`: strict for the embedded "
+        "model, values for a `base_url` endpoint.",
+    )
+    max_sources: int = Field(4, ge=1, le=20, description="Most sources (pages) the model is given.")
     max_images: int = Field(
         3, ge=0, le=16, description="With `vision`: at most this many figure images per question."
     )
@@ -162,6 +176,22 @@ class LlmSettings(BaseModel):
     image_max_bytes: int = Field(
         1_500_000, ge=10_000, description="With `vision`: a figure PNG still larger than this is not sent."
     )
+
+    @property
+    def embedded(self) -> bool:
+        return not self.base_url
+
+    @property
+    def budget(self) -> int:
+        """The prompt budget in force: set, or by endpoint."""
+        return self.prompt_tokens or (EMBEDDED_PROMPT_TOKENS if self.embedded else REMOTE_PROMPT_TOKENS)
+
+    @property
+    def strictness(self) -> Literal["strict", "values", "off"]:
+        """The grounding checks in force: set, or by endpoint."""
+        if self.grounding != "auto":
+            return self.grounding
+        return "strict" if self.embedded else "values"
 
 
 class UiSettings(BaseModel):

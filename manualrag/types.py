@@ -8,7 +8,9 @@ from typing import Literal
 BBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points, origin top-left
 
 BlockKind = Literal["text", "heading", "caption", "table"]
-RecordKind = Literal["text", "table", "figure"]
+# "page": a whole page (its text, captions and figure labels), the coarsest of the three
+# granularities retrieval fuses: an answer spread over a page is found as the page.
+RecordKind = Literal["text", "table", "figure", "page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,8 @@ class ManualInfo:
     ingested_at: str = ""
     embedder: str = ""
     seconds: float = 0.0
+    # Printed page labels, index 0 for PDF page 1 ("" where unknown): see ingest/page_labels.py
+    page_labels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,12 @@ class Citation:
             "image": self.image,
             "section": self.section,
         }
+
+
+# What became of a question: answered from the manuals; not in the manuals (nothing
+# retrieved, or the model said so); withheld (the draft stated what no source contains);
+# or the LLM failed. One value, shown alike by `ask --json`, the app, the review desk and eval.
+Outcome = Literal["answered", "not_in_manuals", "withheld", "llm_error"]
 
 
 @dataclass(slots=True)
@@ -266,11 +276,20 @@ class Answer:
     first_token_s: float | None = None  # from sending the prompt to the first streamed token
     total_s: float = 0.0  # from sending the prompt to the last token
 
+    @property
+    def outcome(self) -> Outcome:
+        if self.error:
+            return "llm_error"
+        if self.answerable:
+            return "answered"
+        return "withheld" if self.unsupported or self.restated else "not_in_manuals"
+
     def to_json(self) -> dict[str, object]:
         return {
             "question": self.question,
             "query": self.query,
             "text": self.text,
+            "outcome": self.outcome,
             "answerable": self.answerable,
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],

@@ -20,18 +20,23 @@ from pathlib import Path
 from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Hit
-from rag.citations import (
-    cite_by_overlap,
-    extract_citations,
-    is_answerable,
-    repoint_citations,
-    restates_question,
-    unsupported_values,
-    unsupported_words,
-)
+from rag.citations import cite_by_overlap, extract_citations, is_answerable, repoint_citations
+from rag.grounding import check_draft
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
-from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT, Prompt, attach_images, build_prompt, rewrite_messages
+from rag.prompts import (
+    CANNOT_ANSWER,
+    SYSTEM_PROMPT,
+    PageTexts,
+    Prompt,
+    attach_images,
+    build_prompt,
+    rewrite_messages,
+)
+
+
+# The evidence card's quote: a sentence or two, a table row, a few labels.
+QUOTE_TOKENS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,31 @@ class Status:
     text: str  # "loading the local model…": show it while the call blocks
 
 
-AnswerEvent = Token | Status | Answer
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What retrieval found, before the model says anything: shown at once (the app's
+    evidence card, the first lines of `manualrag ask`), while the model reads."""
+
+    hits: list[Hit]
+    question: str
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+    def quote(self, max_tokens: int = QUOTE_TOKENS) -> str:
+        """The best hit's lines that match the question best, in its own words."""
+        hit = self.best
+        if hit is None:
+            return ""
+        from rag import evidence
+        from rag.prompts import estimate_tokens, neutralise, source_body
+
+        split = evidence.split_units(neutralise(source_body(hit)), hit.kind, estimate_tokens, max_tokens)
+        return evidence.select(self.question, [split], max_tokens)[0] or ""
+
+
+AnswerEvent = Evidence | Token | Status | Answer
 
 
 def _noop(message: str) -> None:
@@ -57,9 +86,10 @@ class Answerer:
         self.settings = settings
 
     def ask(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Answer] = ()
+        self, question: str, hits: Sequence[Hit], history: Sequence[Answer] = (), pages: PageTexts | None = None
     ) -> Iterator[AnswerEvent]:
-        """Stream the answer to `question` from `hits` (ranked, best first)."""
+        """Stream the answer to `question` from `hits` (ranked, best first) and the text of
+        their pages (`pages`, see ``build_prompt``)."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
@@ -72,10 +102,11 @@ class Answerer:
             hits,
             context_tokens=s.context_tokens,
             max_tokens=s.max_tokens,
-            prompt_tokens=s.prompt_tokens,
+            prompt_tokens=s.budget,
             max_sources=s.max_sources,
             earlier=[a.question for a in history if a.question],
             vision=s.vision,
+            pages=pages,
         )
         if s.vision:
             attach_images(prompt, self._figure_images(prompt))
@@ -159,16 +190,14 @@ class Answerer:
             )
             answer.citations = [dataclasses.replace(c, inferred=True) for c in cited]
         if answer.answerable:
-            answer.unsupported = unsupported_values(
-                answer.text, prompt.sources, answer.question
-            ) or unsupported_words(answer.text, prompt.sources, answer.question)
             # A value no source states ("torque it to 10 Nm") is the small model's
             # invention, and a technician would act on it: the draft is withheld (it
             # stays in raw_text for the review desk) and the answer says so plainly.
-            # A draft that only restates the question ("The appendix shows foot-operated
-            # switch symbols [3]") answers nothing, whatever it cites.
-            answer.restated = not answer.unsupported and restates_question(answer.text, answer.question)
-            if answer.unsupported or answer.restated:
+            # A draft that only restates the question answers nothing, whatever it cites.
+            # Checked against what the model was shown, not the whole of each source.
+            verdict = check_draft(answer.text, prompt.evidence, answer.question, self.settings.strictness)
+            answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
+            if not verdict.grounded:
                 answer.answerable = False
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from manualrag.errors import ManualragError
-from rag.library import keyword_query
+from rag.grounding import keyword_query
 
 CUTOFFS = (1, 5, 10)
 BASELINE_WORDS = 180
@@ -256,12 +256,18 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
     (case-insensitive); abstained: an unanswerable one answered with the shared phrase;
     citation precision: cited pages that are gold pages, over answerable questions.
     """
+    from rag.answer import Evidence
+
     questions = load_gold(questions_path)
     engine.answerer.prepare()  # load the model outside the timings
     rows = []
     for q in questions:
         final = None
+        started = time.perf_counter()
+        evidence_s = None
         for event in engine.ask(q.question, [q.doc] if scope == "manual" else None):
+            if isinstance(event, Evidence) and evidence_s is None:
+                evidence_s = time.perf_counter() - started
             final = event
         answer = final  # the last event is the Answer
         text = answer.text.lower()
@@ -273,6 +279,8 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "answerable": bool(q.pages),
                 "correct": bool(q.pages) and all(m.lower() in text for m in q.must_contain),
                 "abstained": not answer.answerable,
+                "outcome": answer.outcome,
+                "evidence_s": None if evidence_s is None else round(evidence_s, 3),
                 "cited_pages": cited_pages,
                 "cited_gold": sum(1 for p in cited_pages if p in q.pages),
                 "first_token_s": answer.first_token_s,
@@ -286,10 +294,20 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
     cited = sum(len(r["cited_pages"]) for r in answerable)
     firsts = [r["first_token_s"] for r in rows if r["first_token_s"] is not None]
     totals = [r["total_s"] for r in rows]
+    evidence = [r["evidence_s"] for r in rows if r["evidence_s"] is not None]
+    kinds = sorted({str(r["kind"]) for r in answerable})
     summary = {
         "questions": len(rows),
         "model": engine.answerer.chat.model,
         "answer_contains_all": round(sum(r["correct"] for r in answerable) / max(len(answerable), 1), 3),
+        "by_kind": {
+            kind: f"{sum(r['correct'] for r in answerable if r['kind'] == kind)}/"
+            f"{sum(1 for r in answerable if r['kind'] == kind)}"
+            for kind in kinds
+        },
+        "outcomes": {o: sum(1 for r in rows if r["outcome"] == o)
+                     for o in ("answered", "not_in_manuals", "withheld", "llm_error")},
+        "evidence_s": {"p50": round(_percentile(evidence, 50), 2), "p95": round(_percentile(evidence, 95), 2)},
         "unanswerable_abstained": round(sum(r["abstained"] for r in unanswerable) / max(len(unanswerable), 1), 3),
         "citation_page_precision": round(sum(r["cited_gold"] for r in answerable) / max(cited, 1), 3),
         "errors": sum(1 for r in rows if r["error"]),
@@ -306,12 +324,15 @@ def format_answer_report(report: dict[str, object]) -> str:
         f"answers containing every must_contain string: {s['answer_contains_all']:.3f}",
         f"unanswerable questions answered with the shared phrase: {s['unanswerable_abstained']:.3f}",
         f"citations on a gold page: {s['citation_page_precision']:.3f}",
+        "correct by kind: " + ", ".join(f"{k} {v}" for k, v in s["by_kind"].items()),
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
+        f"evidence shown p50 {s['evidence_s']['p50']} s, p95 {s['evidence_s']['p95']} s",
         f"first token p50 {s['first_token_s']['p50']} s, p95 {s['first_token_s']['p95']} s; "
         f"total p50 {s['total_s']['p50']} s, p95 {s['total_s']['p95']} s; errors {s['errors']}",
     ]
     for row in report["questions"]:  # type: ignore[attr-defined]
         mark = "✓" if row["correct"] or (not row["answerable"] and row["abstained"]) else "✗"
-        lines.append(f"  {mark} {row['id']} [{row['kind']}] {' '.join(row['answer'].split())[:110]}")
+        lines.append(f"  {mark} {row['id']} [{row['kind']}] ({row['outcome']}) {' '.join(row['answer'].split())[:110]}")
     return "\n".join(lines)
 
 

@@ -18,55 +18,23 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rag.grounding import terms
+
 GAP = " […] "
 
-_WORD = re.compile(r"[a-z0-9]+(?:[.,/-][a-z0-9]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
-_PARTS = re.compile(r"[-/]")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("SPRINKLE POWDERED / BORAX ON SURFACE / TO RETARD OXIDATION"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
 WHOLE_FIGURE_TOKENS = 60
+# A line of a retrieved page outside the passages retrieval ranked counts this much of its
+# word match: retrieval's ranking carries meaning the word overlap alone misses.
+OFF_ANCHOR = 0.75
 # A source whose best unit scores below this share of the best source's best unit is
 # left out of the prompt: it cost prompt tokens and drew citations to wrong pages.
 WEAK_SOURCE = 0.2
-# Words that say nothing about which line answers: question words, glue, and the
-# words every question about a manual uses.
-_STOP = frozenset(
-    """a an and are as at be by can do does for from has have how i in is it its of on or
-    that the their there these this those to was what when where which who why will with
-    you your should would could shown show shows listed list given give manual manuals
-    according called name named described describe""".split()
-)
-
-
-def terms(text: str) -> set[str]:
-    """Crudely stemmed content words ('fuses', 'fused' -> 'fus'), numbers kept as written.
-
-    A hyphenated or slashed word also counts by its parts: a question's "foot-operated"
-    must find the diagram label "FOOT OPERATED", and "circular mil" a "circular-mil-foot".
-    """
-    out = set()
-    for word in _WORD.findall(text.lower()):
-        # Only word parts: "3-10" must not match a question's "10".
-        parts = [word, *(p for p in _PARTS.split(word) if p.isalpha())] if _PARTS.search(word) else [word]
-        out.update(_stem(part) for part in parts if part and part not in _STOP)
-    return out
-
-
-def _stem(word: str) -> str:
-    if word[0].isdigit():
-        return word
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    # "fuse", "fuses", "fused" -> "fus"; "rate", "rated", "rating" -> "rat"
-    return word[:-1] if len(word) > 3 and word.endswith("e") else word
-
-
 @dataclass(slots=True)
 class Unit:
     text: str
@@ -75,6 +43,9 @@ class Unit:
     fixed: bool = False  # always shown: a table's title and header, a figure's caption
     score: float = 0.0
     keep: bool = False
+    # Part of a passage retrieval ranked (by meaning and words), not only of its page: such
+    # lines are preferred to the page's other lines that match the question as well.
+    anchored: bool = True
 
 
 @dataclass(slots=True)
@@ -88,10 +59,20 @@ class SourceText:
 
 
 def split_units(
-    body: str, kind: str, estimate: Callable[[str], int], max_tokens: int = 120, about: str = ""
+    body: str,
+    kind: str,
+    estimate: Callable[[str], int],
+    max_tokens: int = 120,
+    about: str = "",
+    anchors: Sequence[str] = (),
 ) -> SourceText:
     """Units of one source body; `estimate` maps text to tokens, longer units are cut.
-    `about` is what the prompt shows of the source besides its body (its title line)."""
+    `about` is what the prompt shows of the source besides its body (its title line).
+    A whole page (`kind` "page") is cut paragraph by paragraph into sentences, table rows
+    and label lines; its units outside every retrieved passage of that page (`anchors`)
+    are marked so ``select`` prefers the retrieved ones."""
+    if kind == "page":
+        return _split_page(body, estimate, max_tokens, about, anchors)
     units: list[Unit] = []
 
     def add(text: str, fixed: bool = False, own_terms: str | None = None) -> None:
@@ -134,6 +115,31 @@ def split_units(
             pending = ""
     add(pending)
     return SourceText(units, " ", "text", terms(about))
+
+
+def _split_page(
+    body: str, estimate: Callable[[str], int], max_tokens: int, about: str, anchors: Sequence[str]
+) -> SourceText:
+    anchor_terms = [terms(a) for a in anchors]
+    units: list[Unit] = []
+    for paragraph in re.split(r"\n\s*\n", body):
+        lines = [ln for ln in paragraph.splitlines() if ln.strip()]
+        if not lines:
+            continue
+        if sum(ln.lstrip().startswith("|") for ln in lines) >= max(2, len(lines) // 2):
+            part = split_units(paragraph, "table", estimate, max_tokens)
+            for unit in part.units:
+                unit.fixed = False  # a page's table title competes like any line
+        elif lines[0].rstrip().lower().endswith("labels:"):
+            part = split_units("\n".join(lines), "figure", estimate, max_tokens)
+            part.units[0].text = lines[0].strip()
+            part.units[0].fixed = False
+        else:
+            part = split_units(paragraph, "text", estimate, max_tokens)
+        units.extend(part.units)
+    for unit in units:
+        unit.anchored = not anchors or any(unit.terms <= a for a in anchor_terms)
+    return SourceText(units, "\n", "page", terms(about))
 
 
 def _cells(line: str) -> list[str]:
@@ -230,6 +236,8 @@ def select(
             # Resistances"): without them a one-word row loses to any sentence.
             if source.kind == "table" and not unit.fixed and unit.score > 0:
                 unit.score = score(unit.terms | source.about)
+            if not unit.anchored:
+                unit.score *= OFF_ANCHOR
 
     forced = [*keep, *[False] * len(sources)]
     kept = _worth_showing(sources, score, forced)

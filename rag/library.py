@@ -16,7 +16,6 @@ either the old generation or the new one visible, never a mix, and ``pending`` /
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from manualrag.sqlite import connect
 from manualrag.types import ManualInfo, Record
+from rag.grounding import keyword_query
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS manuals (
@@ -70,44 +70,8 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-# Words that carry no signal for a keyword match; stemming handles the rest.
-STOP_WORDS = frozenset(
-    """a an and are as at be been but by can could do does did for from had has have how i if in
-    into is it its me my no not of on or our should so such than that the their them then there
-    these they this to was we were what when where which while who why will with would you your
-    shown show manual about any just get does""".split()
-)
-
-TOKEN = re.compile(r"[\w]+(?:[./-][\w]+)*", re.UNICODE)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def keyword_query(text: str) -> str:
-    """An FTS5 query from free text: OR of the meaningful terms, exact tokens quoted.
-
-    Codes such as "F07452", "3-11" or "B31A" stay whole phrases, so they match exactly;
-    a number next to a word ("20 AMP", "AWG 20", "No. 10") is also sent as a phrase, so
-    passages with the value and its unit together rank above ones with either alone.
-    """
-    tokens = TOKEN.findall(text.lower())
-    terms: list[str] = []
-
-    def add(phrase: str) -> None:
-        quoted = '"' + phrase.replace('"', "") + '"'
-        if quoted not in terms:
-            terms.append(quoted)
-
-    for token in tokens:
-        if token in STOP_WORDS or (len(token) < 2 and not token.isdigit()):
-            continue
-        add(" ".join(p for p in re.split(r"[^\w]+", token) if p))
-    for left, right in zip(tokens, tokens[1:]):
-        if (left.isdigit() or right.isdigit()) and not (left in STOP_WORDS or right in STOP_WORDS):
-            add(f"{left} {right}")
-    return " OR ".join(terms)
 
 
 def _record_to_row(record: Record) -> str:
@@ -321,12 +285,28 @@ class Library:
         if not ingest_ids or not pages:
             return []
         sql = (
-            "SELECT id, manual, kind, data, text FROM records WHERE kind != 'figure' "
+            "SELECT id, manual, kind, data, text FROM records WHERE kind NOT IN ('figure', 'page') "
             f"AND ingest_id IN ({','.join('?' * len(ingest_ids))}) "
             f"AND (manual, page) IN (VALUES {','.join(['(?, ?)'] * len(pages))}) ORDER BY rowid"
         )
         args = [*ingest_ids, *(value for pair in pages for value in pair)]
         return [_row_to_record(r) for r in self._conn().execute(sql, args)]
+
+    def on_pages(self, ingest_ids: Sequence[str], pages: Sequence[tuple[str, int]],
+                 kinds: Sequence[str] | None = None) -> list[Record]:
+        """Records of any kind (or of `kinds`) on the (manual, page) pairs, in reading order."""
+        if not ingest_ids or not pages:
+            return []
+        sql = (
+            "SELECT id, manual, kind, data, text FROM records "
+            f"WHERE ingest_id IN ({','.join('?' * len(ingest_ids))}) "
+            f"AND (manual, page) IN (VALUES {','.join(['(?, ?)'] * len(pages))})"
+        )
+        args: list[object] = [*ingest_ids, *(value for pair in pages for value in pair)]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        return [_row_to_record(r) for r in self._conn().execute(sql + " ORDER BY rowid", args)]
 
     def count(self, ingest_id: str) -> int:
         return int(self._conn().execute("SELECT count(*) FROM records WHERE ingest_id = ?", (ingest_id,)).fetchone()[0])

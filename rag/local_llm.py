@@ -281,6 +281,10 @@ class EmbeddedLlm:
             "--n_ctx", str(self.context_tokens),
             "--n_threads", str(self.threads),
             "--n_threads_batch", str(self.threads),
+            # By default llama-cpp-python ends a streaming reply, with no text, the moment
+            # another request arrives (its `interrupt_requests`): the app's warm-up or a second
+            # user's question broke off the first answer after a fresh start. Requests queue.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
         # llama.cpp's OpenMP threads spin while waiting by default. When anything else
         # wants the same cores (the app embedding a query, a second app) the spinning

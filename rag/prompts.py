@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -153,10 +153,14 @@ def render_source(n: int, hit: Hit, body: str, with_manual: bool = True) -> str:
 @dataclass(slots=True)
 class Prompt:
     messages: list[Message]
-    sources: list[Hit]  # numbered: sources[n - 1] is [n]; a prefix of the hits given
+    sources: list[Hit]  # numbered: sources[n - 1] is [n]; the best-ranked hit of each page given
     truncated: bool = False  # some source text was left out to fit
     tokens: int = 0  # estimated tokens read anew for this question (sources + question)
     images: list[str] = field(default_factory=list)  # figure PNGs attached, for the trace
+    evidence: list[str] = field(default_factory=list)  # what the model read of each source, title included
+
+
+PageTexts = Mapping[tuple[str, int], str]  # (manual, page) -> the whole page's text
 
 
 def build_prompt(
@@ -169,12 +173,16 @@ def build_prompt(
     max_sources: int = 5,
     earlier: Sequence[str] = (),
     vision: bool = False,
+    pages: PageTexts | None = None,
 ) -> Prompt:
     """System message + one user message holding the numbered sources and the question.
 
     `prompt_tokens` bounds what the model reads anew for each question (the system
-    message is cached by the server): the best `max_sources` hits, each cut down to
-    the sentences, rows and labels that match the question (rag/evidence.py).
+    message is cached by the server). A source is a page: hits on the same page are one
+    source, which reads the whole page (`pages`) where it is known, so an answer spread
+    over a page, or stated in the sentence beside the retrieved one, is in reach. The best
+    `max_sources` pages are each cut down to the sentences, rows and labels that match
+    the question (rag/evidence.py).
     """
     q = _truncate(" ".join(neutralise(question).split()), MAX_QUESTION_CHARS)
     earlier_text = ""
@@ -188,11 +196,11 @@ def build_prompt(
     window = context_tokens - max_tokens - SAFETY_TOKENS - estimate_tokens(SYSTEM_PROMPT)
     # The system message (and its template tokens) is cached: only the user turn is new.
     budget = min(prompt_tokens, window) - estimate_tokens(user_text("")) - MESSAGE_OVERHEAD_TOKENS
-    chosen = list(hits[:max_sources])
+    chosen = page_groups(hits, pages or {})[:max_sources]
     while True:
-        given = _select_sources(question, chosen, budget, vision)
-        many = len({h.manual for h, _ in given}) > 1
-        blocks = [render_source(n, h, body, many) for n, (h, body) in enumerate(given, start=1)]
+        given = _select_sources(question, chosen, budget, vision, pages or {})
+        many = len({g[0].manual for g, _ in given}) > 1
+        blocks = [render_source(n, g[0], body, many) for n, (g, body) in enumerate(given, start=1)]
         text = user_text("\n\n".join(blocks))
         tokens = estimate_tokens(text) + MESSAGE_OVERHEAD_TOKENS
         # Each source keeps at least its best line, so many sources can overrun a small
@@ -205,29 +213,56 @@ def build_prompt(
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": text},
     ]
-    return Prompt(messages=messages, sources=[h for h, _ in given], truncated=truncated, tokens=tokens)
+    many = len({g[0].manual for g, _ in given}) > 1
+    return Prompt(
+        messages=messages,
+        sources=[g[0] for g, _ in given],
+        truncated=truncated,
+        tokens=tokens,
+        evidence=[f"{source_title(n, g[0], many)}\n{body}" for n, (g, body) in enumerate(given, start=1)],
+    )
 
 
-def _select_sources(question: str, hits: Sequence[Hit], budget: int, vision: bool) -> list[tuple[Hit, str]]:
-    """The hits worth giving the model, each with its evidence (rag/evidence.py), numbered
-    in rank order. Hits that hardly match the question are left out, and the budget their
+Group = list[Hit]  # hits of one page, best first: the first one is the source's face
+
+
+def page_groups(hits: Sequence[Hit], pages: PageTexts) -> list[Group]:
+    """Hits grouped by page where the page's text is known (else each hit alone), in rank order."""
+    groups: dict[tuple[str, int] | str, Group] = {}
+    for hit in hits:
+        key: tuple[str, int] | str = (hit.manual, hit.page) if (hit.manual, hit.page) in pages else hit.id
+        groups.setdefault(key, []).append(hit)
+    return list(groups.values())
+
+
+def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence.SourceText:
+    face = group[0]
+    title = source_title(n, face, many)
+    page = pages.get((face.manual, face.page))
+    if page is None:
+        return evidence.split_units(neutralise(source_body(face)), face.kind, estimate_tokens, MAX_UNIT_TOKENS, title)
+    anchors = [neutralise(source_body(h)) for h in group if h.kind != "page"]
+    return evidence.split_units(neutralise(page), "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors)
+
+
+def _select_sources(
+    question: str, groups: Sequence[Group], budget: int, vision: bool, pages: PageTexts
+) -> list[tuple[Group, str]]:
+    """The pages worth giving the model, each with its evidence (rag/evidence.py), numbered
+    in rank order. Pages that hardly match the question are left out, and the budget their
     titles took is handed to the rest in a second pass."""
-    chosen = list(hits)
+    chosen = list(groups)
+    given: list[tuple[Group, str]] = []
     for _ in range(2):
-        many = len({h.manual for h in chosen}) > 1
-        frames = sum(estimate_tokens(render_source(n, h, "", many)) + 1 for n, h in enumerate(chosen, start=1))
-        splits = [
-            evidence.split_units(
-                neutralise(source_body(h)), h.kind, estimate_tokens, MAX_UNIT_TOKENS, source_title(n, h, many)
-            )
-            for n, h in enumerate(chosen, start=1)
-        ]
-        seen = [vision and h.kind == "figure" and bool(h.image) for h in chosen]
+        many = len({g[0].manual for g in chosen}) > 1
+        frames = sum(estimate_tokens(render_source(n, g[0], "", many)) + 1 for n, g in enumerate(chosen, start=1))
+        splits = [_group_split(n, g, pages, many) for n, g in enumerate(chosen, start=1)]
+        seen = [vision and any(h.kind == "figure" and bool(h.image) for h in g) for g in chosen]
         bodies = evidence.select(question, splits, budget - frames, keep=seen)
-        given = [(h, body) for h, body in zip(chosen, bodies) if body is not None]
+        given = [(g, body) for g, body in zip(chosen, bodies) if body is not None]
         if len(given) == len(chosen):
             break
-        chosen = [h for h, _ in given]
+        chosen = [g for g, _ in given]
     return given
 
 

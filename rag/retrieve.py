@@ -7,7 +7,6 @@ rank fusion combines the two ranked lists without calibrating their scores.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from manualrag.errors import EmbedderUnavailable
 from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
 from rag.embedders import IMAGE_SEARCH_HINT, Embedder
+from rag.page_refs import PageRef, find_page_refs, resolve
 from rag.store import Store
 
 # A figure named by a retrieved passage joins the results just below that passage.
@@ -28,8 +28,10 @@ KEYWORD_WEIGHT = 1.0
 # Below this cosine similarity of the best dense hit, with no keyword match either,
 # the question is off-topic for the library: return nothing rather than noise.
 MIN_DENSE_SIMILARITY = 0.18
+# With the whole library searched, a page reference is resolved in this many manuals: those
+# of the best results.
+REFERENCE_MANUALS = 2
 
-_CODE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]+(?:[-./][A-Za-z0-9]+)*\b")
 
 
 @dataclass
@@ -135,6 +137,20 @@ class Retriever:
                         records[fig.id] = fig
             ordered = sorted(fused, key=fused.__getitem__, reverse=True)
 
+        ref = find_page_refs(query)
+        pinned = self._referenced_pages(ref, names, ordered, records) if ref else []
+        if pinned:
+            # "the figure on page 12": the pages the question names come first, their records
+            # in their own fused order (those neither side matched after those that did).
+            for rec in self.store.library.on_pages(visible, pinned, kinds):
+                records.setdefault(rec.id, rec)
+                fused.setdefault(rec.id, 0.0)
+            named = set(pinned)
+            ordered = sorted(fused, key=lambda rid: (
+                (records[rid].manual, records[rid].page) not in named if rid in records else True,
+                -fused[rid],
+            ))
+
         hits = self._diverse(ordered, records, fused, k)
         return SearchResult(
             query,
@@ -142,8 +158,36 @@ class Retriever:
             best,
             len(keyword),
             time.perf_counter() - started,
-            trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2], "pixels": pixels[:k * 2]},
+            trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2], "pixels": pixels[:k * 2],
+                   "pages_named": [f"{m} p.{p}" for m, p in pinned]},
         )
+
+    def _referenced_pages(self, ref: PageRef, names: Sequence[str] | None, ordered: list[str],
+                          records: dict[str, Record]) -> list[tuple[str, int]]:
+        """The (manual, page) pairs a page reference names: in the manuals searched, or with the
+        whole library, in the manuals of the best few results (not page 12 of every manual)."""
+        manuals = list(names or [])
+        if not manuals:
+            for rid in ordered:
+                rec = records.get(rid)
+                if rec is not None and rec.manual not in manuals:
+                    manuals.append(rec.manual)
+                if len(manuals) >= REFERENCE_MANUALS:
+                    break
+        out: list[tuple[str, int]] = []
+        for name in manuals:
+            info = self.store.manual(name)
+            if info is not None:
+                out += [(name, page) for page in resolve(ref, info.page_labels, info.pages)]
+        return out
+
+    def page_texts(self, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
+        """The whole text of each page the hits are on (the answer stage reads pages)."""
+        wanted = sorted({(h.manual, h.page) for h in hits})
+        if not wanted:
+            return {}
+        visible = self.store.visible_ids(sorted({m for m, _ in wanted}))
+        return {(r.manual, r.page): r.text for r in self.store.library.on_pages(visible, wanted, ["page"])}
 
     def search_image(self, image: Path, manuals: Sequence[str] | None = None, k: int | None = None) -> SearchResult:
         """Figures that look like a photo (a part, a panel, a diagram), each followed by a passage of its page.
@@ -194,6 +238,7 @@ class Retriever:
         it ("aluminum ... 17.02" sits in Table 1-1, below two paragraphs about it).
         """
         per_page: dict[tuple[str, int, str], int] = {}
+        pages: set[tuple[str, int]] = set()
         hits: list[Hit] = []
         root = str(self.store.root.resolve())
         for rid in ordered:
@@ -201,8 +246,12 @@ class Retriever:
             if rec is None:
                 continue
             key = (rec.manual, rec.page, rec.kind)
-            if per_page.get(key, 0) >= self.settings.max_per_page:
+            limit = 1 if rec.kind == "page" else self.settings.max_per_page
+            # A whole page adds nothing once a passage or figure of it is in: it stands for
+            # the page only where the page as a whole matched better than any part of it.
+            if per_page.get(key, 0) >= limit or (rec.kind == "page" and (rec.manual, rec.page) in pages):
                 continue
+            pages.add((rec.manual, rec.page))
             per_page[key] = per_page.get(key, 0) + 1
             hits.append(rec.hit(scores[rid], root))
             if len(hits) >= k:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from manualrag.conversations import Turn
 from manualrag.types import Answer, BBox
+from rag.answer import Evidence
 from rag.embedders import accepts_images
 from ui import auth
 from ui.feedback import feedback_form
@@ -209,23 +210,47 @@ def _follow(ctx: Ctx, job: AnswerJob) -> None:
     with st.chat_message("user"):
         st.markdown(safe_markdown(job.question))
     with st.chat_message("assistant"):
+        card = st.empty()
         slot = st.empty()
         seen = -1
+        carded = False
         while not job.done:
             # Redrawn at least twice a second even without news: each draw is also the
             # point where Streamlit can stop this run for a click elsewhere on the page.
             seen = job.wait(seen, timeout=0.5)
+            if job.evidence is not None and not carded:
+                # Retrieval's best evidence, on screen while the model reads its sources.
+                with card.container():
+                    _evidence_card(ctx, job.evidence)
+                carded = True
             if job.text:
                 slot.markdown(safe_markdown(job.text) + CURSOR)
             else:
                 slot.markdown(f":material/hourglass_top: *{literal(job.status)}*")
         slot.empty()
+        card.empty()
         turn = ctx.svc.conversations.turn(job.turn_id) if job.turn_id is not None else None
         st.session_state.pop(PENDING, None)
         if turn is None:
             st.error("The answer could not be saved; see the server log.")
             return
         render_answer(ctx, turn)
+
+
+def _evidence_card(ctx: Ctx, evidence: Evidence) -> None:
+    """The best hit as a card: where it is, its best lines, and the figure when it is one."""
+    best = evidence.best
+    if best is None:
+        return
+    with st.container(border=True, key="evidence-card"):
+        where = f"{best.manual} p.{best.page}" + (f" · {best.figure}" if best.figure else "")
+        st.caption(f":material/manage_search: Best evidence · {literal(where, 120)}")
+        path = inside(ctx.svc.engine.store.root, best.image) if best.image else None
+        if path is not None:
+            st.image(thumbnail(path, ctx.settings.ui.thumb_px), width="content", output_format="PNG")
+        quote = evidence.quote()
+        if quote:
+            st.markdown("> " + safe_markdown(" ".join(quote.split())))
 
 
 # -- one answer -------------------------------------------------------------------------------------

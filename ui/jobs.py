@@ -52,6 +52,7 @@ class AnswerJob:
         self.text = ""  # streamed so far (citations not yet checked)
         self.status = "searching the manuals…"
         self.turn_id: int | None = None
+        self.evidence = None  # rag.answer.Evidence: retrieval's best hits, shown before the answer
         self.asked_at = time.time()
         self.first_token_at: float | None = None
         self.finished_at: float | None = None
@@ -76,7 +77,7 @@ class AnswerJob:
             return self._version
 
     def _run(self) -> None:
-        from rag.answer import Status, Token
+        from rag.answer import Evidence, Status, Token
 
         answer: Answer | None = None
         query = ""
@@ -86,12 +87,15 @@ class AnswerJob:
                     if self.first_token_at is None:
                         self.first_token_at = time.time()
                     self.text += event.text
+                elif isinstance(event, Evidence):
+                    self.evidence = event
+                    self.status = "reading the manuals…"
                 elif isinstance(event, Status):
                     self.status = event.text
                 elif isinstance(event, Answer):
                     answer = event
                     query = str(getattr(event, "query", "") or "")
-                if self.first_token_at is None and not isinstance(event, Status):
+                if self.first_token_at is None and isinstance(event, Token | Answer):
                     self.status = "writing the answer…"
                 self._bump()
         except ManualragError as err:

@@ -11,11 +11,9 @@ from rag.citations import (
     is_answerable,
     parse_keys,
     repoint_citations,
-    restates_question,
     says_cannot_answer,
-    unsupported_values,
-    unsupported_words,
 )
+from rag.grounding import restates_question, unsupported_values, unsupported_words
 from rag.prompts import CANNOT_ANSWER
 
 
@@ -157,7 +155,7 @@ MANUAL = [
     ],
 )
 def test_unsupported_values(answer: str, unsupported: list[str]) -> None:
-    assert unsupported_values(answer, MANUAL) == unsupported, f"{answer!r}"
+    assert unsupported_values(answer, [h.text for h in MANUAL]) == unsupported, f"{answer!r}"
 
 
 COPIED = [
@@ -199,7 +197,7 @@ def test_cite_by_overlap(answer: str, expected: str) -> None:
 )
 def test_unsupported_words(answer: str, novel: list[str]) -> None:
     source = Hit(id="s", manual="P.pdf", page=1, kind="text", text="Replace fuse F1 with a 20 AMP fuse. The wire table says so.", score=1.0)
-    found = unsupported_words(answer, [source], "Which fuse does F1 take? What colour is the wire?")
+    found = unsupported_words(answer, [source.text], "Which fuse does F1 take? What colour is the wire?")
     assert found == novel
 
 

@@ -1,0 +1,301 @@
+"""Grounding: one way to read words, shared by keyword search, evidence selection and the
+checks that an answer states only what its sources state.
+
+Three stages used to tokenize on their own (and disagree: "3-11" was one token for search,
+two for evidence). Here is the one tokenizer (``tokens``), the one stop list (``STOP``) and
+the content terms built on them (``terms``), then what is built on those: the keyword query
+and the draft checks.
+
+A draft from the model is checked against the evidence it was given (the source lines in
+its prompt, their titles, and the question). Any of these absent from all of it makes the
+draft ``withheld``: a number with a unit, a decimal or fraction, a code or part number, and
+(``strict``) a plain number or count, a proper name, or several content words at once. A
+technician would act on an invented torque; saying "not in the manuals" costs less.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+# -- words ----------------------------------------------------------------------------------------
+
+# Letters and digits, with inner ".", ",", "/" or "-" kept: "3-11", "1,450", "0.5", "3/8", "b31a".
+WORD = re.compile(r"[^\W_]+(?:[.,/-][^\W_]+)*")
+_PARTS = re.compile(r"[-/]")
+
+# Words that say nothing about which passage or line answers: glue, question words, and
+# what every question about a manual says ("shown", "manual", "listed").
+STOP = frozenset(
+    """a an and are as at be been but by can could do does did for from had has have how i if in into
+    is it its me my no not of on or our should so such than that the their them then there these they
+    this those to was we were what when where which while who why will with would you your
+    shown show shows listed list given give manual manuals about any just get according called name
+    named described describe""".split()
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case tokens in order."""
+    return WORD.findall(text.lower())
+
+
+def stem(word: str) -> str:
+    """A crude stem, the same on both sides of every comparison: 'fuses', 'fused' -> 'fus'."""
+    if word[:1].isdigit():
+        return word
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words, numbers as written.
+
+    A hyphenated or slashed word also counts by its letter parts: "foot-operated" finds
+    "FOOT OPERATED", "circular mil" finds "circular-mil-foot"; "3-10" does not give "10".
+    """
+    out: set[str] = set()
+    for word in tokens(text):
+        parts = [word, *(p for p in _PARTS.split(word) if p.isalpha())] if _PARTS.search(word) else [word]
+        out.update(stem(part) for part in parts if part and part not in STOP)
+    return out
+
+
+# -- keyword search --------------------------------------------------------------------------------
+
+# The keyword side reads at most this many terms of a question: every term is an OR branch
+# of the FTS5 query, and a pasted page of 4,000 words made one search take seconds.
+MAX_KEYWORD_TERMS = 32
+
+
+def keyword_query(text: str, max_terms: int = MAX_KEYWORD_TERMS) -> str:
+    """An FTS5 query from free text: OR of its most informative terms, each an exact phrase.
+
+    Codes such as "F07452", "3-11" or "B31A" stay whole phrases, so they match exactly;
+    a number next to a word ("20 AMP", "AWG 20", "No. 10") is also sent as a phrase, so
+    passages with the value and its unit together rank above ones with either alone.
+    Past ``max_terms``, codes and numbers are kept first, then the longest words.
+    """
+    words = tokens(text)
+    phrases: dict[str, int] = {}  # phrase -> position of first use
+
+    def add(phrase: str, at: int) -> None:
+        phrase = phrase.replace('"', "")
+        if phrase and phrase not in phrases:
+            phrases[phrase] = at
+
+    for at, word in enumerate(words):
+        if word in STOP or (len(word) < 2 and not word.isdigit()):
+            continue
+        add(" ".join(p for p in re.split(r"[^\w]+", word) if p), at)
+    for at, (left, right) in enumerate(zip(words, words[1:])):
+        if (left.isdigit() or right.isdigit()) and not (left in STOP or right in STOP):
+            add(f"{left} {right}", at)
+    if len(phrases) > max_terms:
+        ranked = sorted(phrases, key=lambda p: (not any(c.isdigit() for c in p), -len(p), phrases[p]))
+        keep = set(ranked[:max_terms])
+        phrases = {p: at for p, at in phrases.items() if p in keep}
+    return " OR ".join(f'"{p}"' for p in sorted(phrases, key=phrases.__getitem__))
+
+
+# -- values ------------------------------------------------------------------------------------------
+
+# Unit spellings that mean the same thing, so "20 A" is supported by "20 AMP".
+_UNIT_GROUPS = [
+    ("a", "amp", "amps", "ampere", "amperes"),
+    ("ma", "milliamp", "milliamps"),
+    ("v", "volt", "volts", "vac", "vdc"),
+    ("mv", "millivolt", "millivolts"),
+    ("kv", "kilovolt", "kilovolts"),
+    ("w", "watt", "watts"),
+    ("kw", "kilowatt", "kilowatts"),
+    ("hz", "hertz"),
+    ("khz",),
+    ("mhz",),
+    ("ghz",),
+    ("ohm", "ohms", "ω"),
+    ("kohm", "kω", "kilohm", "kilohms"),
+    ("nm", "n·m", "n-m", "newton-metres", "newton-meters"),
+    ("ft-lb", "ft-lbs", "lb-ft", "ft·lb"),
+    ("in-lb", "in-lbs", "lb-in"),
+    ("psi",),
+    ("bar",),
+    ("kpa",),
+    ("mpa",),
+    ("mm", "millimetres", "millimeters"),
+    ("cm",),
+    ("m", "metres", "meters"),
+    ("in", "inch", "inches", '"', "″"),
+    ("kg", "kilograms"),
+    ("g", "grams"),
+    ("lb", "lbs", "pounds"),
+    ("l", "litres", "liters"),
+    ("ml",),
+    ("°c", "degc", "c"),
+    ("°f", "degf", "f"),
+    ("rpm",),
+    ("s", "sec", "secs", "second", "seconds"),
+    ("min", "mins", "minute", "minutes"),
+    ("h", "hr", "hrs", "hour", "hours"),
+    ("%", "percent"),
+    ("µf", "uf", "mf"),
+    ("gb",),
+    ("mb",),
+    ("tb",),
+    ("mah",),
+    ("wh",),
+]
+_UNIT = {spelling: group[0] for group in _UNIT_GROUPS for spelling in group}
+_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
+# A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
+# A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
+_QUANTITY = re.compile(
+    rf"(?<![\w.,/-])(\d+(?:[.,]\d+)*(?:/\d+)?)(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·/-])", re.IGNORECASE
+)
+# Codes and part numbers: letters and digits mixed ("F07452", "B31A", "TB1").
+CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
+# A capitalised word: a proper name, a product, a brand (the first word of a sentence aside).
+_NAME = re.compile(r"\b[A-Z][a-z]{2,}(?:[A-Z][a-z]+)*\b")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*(?:\d+[.)]|[-*•])?\s*)[\"'(\[]?([A-Z][a-z]+)")
+_NOT_NAMES = frozenset("yes no note source sources figure table page step the this these".split())
+
+
+def _degrees(text: str) -> str:
+    # Manuals write 200º C (an ordinal sign, a space) as often as 200°C.
+    return re.sub(r"[°º˚]\s*([CF])\b", r"°\1", text)
+
+
+def _quantities(text: str) -> set[tuple[str, str]]:
+    return {
+        (num.replace(",", ""), _UNIT.get(unit.lower(), "") if unit else "")
+        for num, unit in _QUANTITY.findall(_degrees(text))
+    }
+
+
+def _units_named(text: str) -> set[str]:
+    return {_UNIT[w] for w in re.findall(r"[a-zµ°ω%]+", text.lower()) if w in _UNIT and len(w) > 2}
+
+
+_KEY = re.compile(r"\[\d+\]")
+
+
+def unsupported_values(answer: str, evidence: Sequence[str], question: str = "", counts: bool = False) -> list[str]:
+    """Values and codes in the answer that no evidence line (nor the question) contains.
+
+    A value with a unit must appear with the same unit, or bare in a line that names the
+    unit (a table row carries its column's "(ohms)"): in the same line, not anywhere in a
+    long source, where a stray "0.32" and an "ohm" three paragraphs apart would vouch for
+    an invented "0.32 ohm". A code, a decimal or a fraction must appear. Plain integers
+    ("step 3", "4 markets") are checked only with ``counts``. Values the user gave in the
+    question are not the model's invention.
+    """
+    text = _degrees(_KEY.sub(" ", answer))
+    lines = [line for block in [*evidence, question] for line in block.splitlines() if line.strip()]
+    known: set[tuple[str, str]] = set()
+    bare_with_unit: set[tuple[str, str]] = set()
+    for line in lines:
+        found = _quantities(line)
+        known |= found
+        bare_with_unit |= {(num, unit) for num, _ in found for unit in _units_named(line)}
+    known_numbers = {num for num, _ in known}
+    codes = {c.lower() for line in lines for c in CODE.findall(line)}
+    missing: list[str] = []
+    for match in _QUANTITY.finditer(text):
+        num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
+        if not unit and "." not in num and "/" not in num and not counts:
+            continue
+        supported = (num, unit) in known or (num, unit) in bare_with_unit if unit else num in known_numbers
+        if not supported and match[0] not in missing:
+            missing.append(match[0])
+    for code in CODE.findall(text):
+        if _QUANTITY.fullmatch(code):  # "50V" is a quantity, checked above
+            continue
+        if code.lower() not in codes and code not in missing:
+            missing.append(code)
+    return missing
+
+
+def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") -> list[str]:
+    """Capitalised words inside the answer's sentences (names of parts, brands, places,
+    models) that appear nowhere in the evidence nor the question, in any case."""
+    text = _KEY.sub(" ", answer)
+    openers = {m.start(1) for m in _SENTENCE_START.finditer(text)}
+    known = {stem(t) for t in tokens(" ".join([*evidence, question]))}
+    out: list[str] = []
+    for match in _NAME.finditer(text):
+        name, low = match.group(0), match.group(0).lower()
+        if match.start() in openers or low in _NOT_NAMES or stem(low) in known:
+            continue
+        if name not in out:
+            out.append(name)
+    return out
+
+
+# Words an answer adds around the facts without inventing any ("because", "yes").
+GLUE = frozenset("because cannot can't yes no not up down also only about approximately".split())
+# A draft with at least this many content words that no source nor the question has,
+# making up at least this share of its content words, is not grounded: a small model
+# copies; grounded answers add inflections and glue, invented ones whole phrases.
+NOVEL_WORDS_MIN = 3
+NOVEL_WORDS_SHARE = 0.3
+
+
+def unsupported_words(answer: str, evidence: Sequence[str], question: str = "") -> list[str]:
+    """Content words of the answer that no evidence nor the question contains, when they
+    are enough of the answer to mean it says something the sources don't; else []."""
+    said = terms(_KEY.sub(" ", answer)) - GLUE
+    known = terms(question).union(*(terms(e) for e in evidence))
+    novel = sorted(said - known)
+    if len(novel) >= NOVEL_WORDS_MIN and len(novel) >= NOVEL_WORDS_SHARE * max(len(said), 1):
+        return novel
+    return []
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def restates_question(answer: str, question: str) -> bool:
+    """True when the answer says nothing the question didn't (every content word of it is
+    the question's). A yes or a no is an answer, however short."""
+    if _YES_NO.match(answer) or not question.strip():
+        return False
+    said = terms(_KEY.sub(" ", answer)) - GLUE
+    return bool(said) and said <= terms(question)
+
+
+# -- the verdict on a draft --------------------------------------------------------------------------
+
+# How strict the draft checks are. `strict` (the embedded 1.5B model): values, codes, plain
+# numbers and counts, proper names, several novel words, restatements. `values`: a strong
+# remote or GPU model that paraphrases well: values with units, decimals, fractions and
+# codes only. `off`: nothing is withheld.
+Strictness = Literal["strict", "values", "off"]
+
+
+@dataclass(slots=True)
+class Verdict:
+    unsupported: list[str] = field(default_factory=list)  # what no source states
+    restated: bool = False  # the draft only restated the question
+
+    @property
+    def grounded(self) -> bool:
+        return not self.unsupported and not self.restated
+
+
+def check_draft(answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict") -> Verdict:
+    """What the draft states that its evidence (what the model was shown) does not."""
+    if strictness == "off":
+        return Verdict()
+    strict = strictness == "strict"
+    unsupported = unsupported_values(answer, evidence, question, counts=strict)
+    if strict:
+        unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
+        if not unsupported:
+            unsupported = unsupported_words(answer, evidence, question)
+    restated = strict and not unsupported and restates_question(answer, question)
+    return Verdict(unsupported, restated)

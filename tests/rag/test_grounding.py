@@ -1,0 +1,65 @@
+"""The shared tokenizer and the draft checks: what a draft may state, given what it was shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.grounding import MAX_KEYWORD_TERMS, check_draft, keyword_query, terms, tokens, unsupported_names
+
+EVIDENCE = [
+    "[1] page 12, Fuses\nReplace F1 with a 20 AMP fuse. The handle fits a Weller tip.",
+    "[2] Table, page 13\nCopper: Resistance (ohms): 10.37\nConductivity is listed in a later chapter.",
+    "[3] page 14\nAluminum 0.32\nThe wire gauge and its resistance in ohms per foot follow.",
+]
+
+
+def test_one_tokenizer_for_codes_values_and_words() -> None:
+    assert tokens("Fig. 3-11: 1,450 rpm on B31A, 3/8 inch") == ["fig", "3-11", "1,450", "rpm", "on", "b31a", "3/8", "inch"]
+    assert {"fus", "foot", "operat", "foot-operat"} <= terms("fuses; foot-operated")
+    assert "10" not in terms("see 3-10"), "a number inside a code is not a number of its own"
+
+
+def test_keyword_query_is_bounded_and_keeps_codes() -> None:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [f"pasted{a}{b}{c}" for a in letters for b in letters for c in letters[:6]]  # 4,056 distinct words
+    long = " ".join(words) + " fault E212"
+    query = keyword_query(long)
+    parts = query.split(" OR ")
+    assert len(parts) == MAX_KEYWORD_TERMS
+    assert '"e212"' in parts, "a code outranks ordinary words when the question is cut down"
+
+
+@pytest.mark.parametrize(
+    ("draft", "strictness", "unsupported"),
+    [
+        ("Use a 20 A fuse [1].", "strict", []),
+        ("Copper is 10.37 ohms [2].", "strict", []),  # the row names its column's unit
+        # The value and the unit stand in lines apart: no line vouches for "0.32 ohm".
+        ("Aluminum is 0.32 ohm per foot [3].", "strict", ["0.32 ohm"]),
+        ("Aluminum is 0.32 ohm per foot [3].", "values", ["0.32 ohm"]),
+        ("Aluminum is 0.32 ohm per foot [3].", "off", []),
+        ("There are 4 fuses [1].", "strict", ["4"]),  # a count nothing shows
+        ("There are 4 fuses [1].", "values", []),  # a strong model may count
+        ("The handle fits a Weller tip [1].", "strict", []),
+        ("The handle fits a Hakko tip [1].", "strict", ["Hakko"]),  # a name no source has
+        ("The handle fits a Hakko tip [1].", "values", []),
+        ("Replace F7 [1].", "values", ["F7"]),  # an invented code, at any strictness but off
+    ],
+)
+def test_check_draft(draft: str, strictness: str, unsupported: list[str]) -> None:
+    verdict = check_draft(draft, EVIDENCE, "Which fuse, handle and resistance?", strictness)  # type: ignore[arg-type]
+    assert verdict.unsupported == unsupported
+    assert verdict.grounded is (not unsupported)
+
+
+def test_the_question_vouches_for_what_it_says() -> None:
+    assert check_draft("Yes, 4 fuses of 30 AMP [1].", EVIDENCE, "Are there 4 fuses of 30 AMP?").grounded
+
+
+def test_restating_the_question_is_no_answer() -> None:
+    verdict = check_draft("The fuse handle resistance is shown [1].", EVIDENCE, "Which fuse handle resistance is shown?")
+    assert verdict.restated and not verdict.grounded
+
+
+def test_sentence_openers_are_not_names() -> None:
+    assert unsupported_names("Replace it. Then wait.\n1. Open the cover.", EVIDENCE) == []

@@ -1,0 +1,34 @@
+"""Page references in questions, resolved through printed labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.page_refs import find_page_refs, resolve
+
+OFFSET = ["", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]  # printed = PDF page - 1
+
+
+@pytest.mark.parametrize(
+    ("question", "labels", "pages"),
+    [
+        ("What is in the orange box on page 7?", OFFSET, [8]),  # printed 7 is PDF page 8
+        ("What is in the orange box on page 7?", [], [7]),  # no labels known: the PDF page
+        ("How many photos appear on page three?", [], [3]),
+        ("Which models are on pages 10 and 11?", OFFSET, [11, 12]),
+        ("How many figures on pages 3-5?", OFFSET, [4, 5, 6]),
+        ("How many figures on pages 3 to 5?", [], [3, 4, 5]),
+        ("See p. 2 and pages 4, 5 and 6", [], [2, 4, 5, 6]),
+        ("What does page 2-1 show?", ["1-1", "1-2", "2-1", "2-2"], [3]),  # a chapter-page label
+        ("What does page 40 show?", OFFSET, []),  # no such page
+    ],
+)
+def test_resolve(question: str, labels: list[str], pages: list[int]) -> None:
+    ref = find_page_refs(question)
+    assert ref is not None
+    assert resolve(ref, labels, 13) == pages
+
+
+@pytest.mark.parametrize("question", ["What torque for the pump?", "The page layout of the menu", "Turn 3 pages"])
+def test_no_reference(question: str) -> None:
+    assert find_page_refs(question) is None
