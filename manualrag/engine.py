@@ -140,7 +140,8 @@ class Engine:
         result = self.search(query, manuals)
         yield Evidence(result.hits, question)
         pages = self.retriever.page_texts(result.hits)
-        for event in self.answerer.ask(question, result.hits, history, pages):
+        hits = self.retriever.catalog_facts(question, result) + result.hits
+        for event in self.answerer.ask(question, hits, history, pages):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query

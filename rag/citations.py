@@ -176,9 +176,9 @@ _KEYS = re.compile(r"(?:\[\d+\])+")
 def repoint_citations(answer_text: str, sources: Sequence[Hit], question: str = "") -> tuple[str, list[int]]:
     """Move a sentence's keys to the source that plainly holds what it says; (text, keys moved).
 
-    A 1.5B model copies the right line and then numbers it wrong: "borax [4]" where the
-    borax callout is figure [1]. What a sentence says beyond the question ("borax",
-    "3/8 inch") is looked up in each source; when the cited ones lack it and one other
+    A 1.5B model copies the right line and then numbers it wrong: "graphite grease [4]"
+    where the grease callout is figure [1]. What a sentence says beyond the question
+    ("graphite", "5/16 inch") is looked up in each source; when the cited ones lack it and one other
     source has it, the key moves there. Sentences that add nothing to the question, or
     whose words several sources share equally, keep their keys.
     """

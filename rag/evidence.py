@@ -26,7 +26,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
-# ("SPRINKLE POWDERED / BORAX ON SURFACE / TO RETARD OXIDATION"), and a line alone is
+# ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
 WHOLE_FIGURE_TOKENS = 60
 # A line of a retrieved page outside the passages retrieval ranked counts this much of its
@@ -102,7 +102,7 @@ def split_units(
             for line in labels:
                 add(line)
         return SourceText(units, "\n", "figure", terms(about))
-    # "1." opens the step that follows, and "Here are the steps for using the hot-air gun:"
+    # "1." opens the step that follows, and "To bleed the pump:"
     # means nothing without it: both go with the next sentence, across line breaks too.
     pending = ""
     for paragraph in body.splitlines():
@@ -189,12 +189,12 @@ def _has_value(cells: Sequence[str]) -> bool:
 
 
 def _record(names: Sequence[str], cells: Sequence[str]) -> str:
-    """One table row as "Size 10: Rubber: 40; Varnished Cambric: 55; ...": a small model reads
+    """One table row as "Size 4: Copper: 25; Silver-plated: 32; ...": a small model reads
     a value beside its column's name far better than counting "|" along a markdown row
-    (it gave 75 for the 55 two columns to the left)."""
+    (it gave a value two columns to the right of the one asked for)."""
     if not cells:
         return ""
-    # "Size 10", but "Aluminum", not "Substance Aluminum"
+    # "Size 4", but "Brass", not "Material Brass"
     key = f"{names[0]} {cells[0]}" if names and names[0] and cells[0][:1].isdigit() else cells[0]
     values = [
         f"{names[j]}: {cell}" if j < len(names) and names[j] else cell
@@ -214,8 +214,8 @@ def select(
     The first source (the best retrieval hit) is always shown, with its best unit, and
     so is any that `keep` marks (a figure a vision model will see as an image). A source
     shown shows its fixed units (a table's title, a figure's heading).
-    A word's weight is its inverse frequency among all the units, so "aluminum" counts
-    and "resistance", in every line of a chapter on resistance, barely does.
+    A word's weight is its inverse frequency among all the units, so "brass" counts
+    and "pressure", in every line of a chapter on pressure, barely does.
     """
     wanted = terms(question)
     units = [u for s in sources for u in s.units]
@@ -232,8 +232,8 @@ def select(
         for unit in source.units:
             unit.score = score(unit.terms)
             unit.keep = False
-            # A matching row means its title and columns too ("Aluminum" in "Specific
-            # Resistances"): without them a one-word row loses to any sentence.
+            # A matching row means its title and columns too ("Brass" in "Thread
+            # Torques"): without them a one-word row loses to any sentence.
             if source.kind == "table" and not unit.fixed and unit.score > 0:
                 unit.score = score(unit.terms | source.about)
             if not unit.anchored:
@@ -280,10 +280,10 @@ def select(
             open_source(i)
     # Then, best score per token first (a short matching line beats a long one matching
     # the same): lines matching at least half as well as the best line anywhere ("The
-    # letters MB denote the circuit", two sentences after its source's best); then the
+    # letter P marks the pump circuit", two sentences after its source's best); then the
     # sentence after each kept one, since manuals state the topic in one sentence and the
-    # value or the reason in the next ("Some rubber tapes are made for special
-    # applications. These tapes are semiconducting..."); then any matching line. A source
+    # value or the reason in the next ("Some gaskets are made for special
+    # duty. These gaskets are graphite-filled..."); then any matching line. A source
     # none of whose lines fits is left out: a weak source's best line no longer crowds out
     # a strong source's second.
     units = [u for s in chosen for u in s.units if not u.fixed]
@@ -308,7 +308,7 @@ def _worth_showing(
     """Which sources to show: the first, the forced, and those that match at least
     WEAK_SOURCE as well as the best does, each only once."""
     # A source's relevance: its best unit, plus what its title, caption or column names
-    # say ("Specific Resistances" over "| Aluminum | 2.828 | 17.02 |").
+    # say ("Thread Torques" over "| Brass | 12 | 18 |").
     relevance = [
         max((u.score for u in s.units if not u.fixed), default=0.0)
         + max([score(s.about), *(u.score for u in s.units if u.fixed)])
@@ -329,7 +329,7 @@ def _worth_showing(
 def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
     """The prose sentence or diagram label line after (then before) each kept one: OCR
     reads a diagram's labels in reading order, so the label beside a matching one
-    ("FOOT OPERATED" / "MOMENTARY") is usually part of the answer."""
+    ("HAND OPERATED" / "LATCHING") is usually part of the answer."""
     out: list[Unit] = []
     for source in sources:
         if source.kind == "table":

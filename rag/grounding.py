@@ -56,8 +56,8 @@ def stem(word: str) -> str:
 def terms(text: str) -> set[str]:
     """Stemmed content words, numbers as written.
 
-    A hyphenated or slashed word also counts by its letter parts: "foot-operated" finds
-    "FOOT OPERATED", "circular mil" finds "circular-mil-foot"; "3-10" does not give "10".
+    A hyphenated or slashed word also counts by its letter parts: "hand-operated" finds
+    "HAND OPERATED", "flow rate" finds "flow-rate-limit"; "3-10" does not give "10".
     """
     out: set[str] = set()
     for word in tokens(text):

@@ -26,6 +26,7 @@ from typing import Any
 
 from manualrag.types import Hit
 from rag import evidence
+from rag.catalog import CATALOG_PREFIX
 
 Message = dict[str, Any]
 
@@ -94,9 +95,8 @@ def source_title(n: int, hit: Hit, with_manual: bool = True) -> str:
     """The first line of a source: its key and where it comes from, in words.
 
     Short on purpose: on 2 CPU cores every prompt token costs ~20 ms before the first
-    answer token, and "CHAPTER 1 ELECTRICAL CONDUCTORS > TEMPERATURE COEFFICIENT" said
-    no more to the model than its last heading (its first few words: "Shipboard Electronic
-    Equipment Wire-Marking Systems" is 10 tokens). The manual's name is left out when all
+    answer token, and "CHAPTER 2 HYDRAULIC PUMPS > PRESSURE RELIEF" said no more to the
+    model than its last heading (its first few words: a long heading is 10 tokens). The manual's name is left out when all
     sources come from one manual (the citations still name it)."""
     where = f"{hit.manual}, page {hit.page}" if with_manual else f"page {hit.page}"
     section = " ".join(hit.section.rsplit(">", 1)[-1].split()[:MAX_SECTION_WORDS])
@@ -230,7 +230,8 @@ def page_groups(hits: Sequence[Hit], pages: PageTexts) -> list[Group]:
     """Hits grouped by page where the page's text is known (else each hit alone), in rank order."""
     groups: dict[tuple[str, int] | str, Group] = {}
     for hit in hits:
-        key: tuple[str, int] | str = (hit.manual, hit.page) if (hit.manual, hit.page) in pages else hit.id
+        whole = (hit.manual, hit.page) in pages and not hit.id.startswith(CATALOG_PREFIX)
+        key: tuple[str, int] | str = (hit.manual, hit.page) if whole else hit.id
         groups.setdefault(key, []).append(hit)
     return list(groups.values())
 

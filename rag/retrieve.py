@@ -15,6 +15,7 @@ from pathlib import Path
 from manualrag.errors import EmbedderUnavailable
 from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
+from rag.catalog import catalog_fact, wants_count
 from rag.embedders import IMAGE_SEARCH_HINT, Embedder
 from rag.page_refs import PageRef, find_page_refs, resolve
 from rag.store import Store
@@ -42,6 +43,7 @@ class SearchResult:
     keyword_matches: int = 0
     seconds: float = 0.0
     trace: dict[str, object] = field(default_factory=dict)
+    pages_named: list[tuple[str, int]] = field(default_factory=list)  # (manual, page) the query names
 
     @property
     def confident(self) -> bool:
@@ -160,7 +162,32 @@ class Retriever:
             time.perf_counter() - started,
             trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2], "pixels": pixels[:k * 2],
                    "pages_named": [f"{m} p.{p}" for m, p in pinned]},
+            pages_named=pinned,
         )
+
+    def catalog_facts(self, question: str, result: SearchResult) -> list[Hit]:
+        """For "how many" questions about named pages, or about a manual's figures or tables:
+        the catalog's count as a source of its own (rag/catalog.py)."""
+        if not result.hits or not wants_count(question, bool(result.pages_named)):
+            return []
+        facts: list[Hit] = []
+        if result.pages_named:
+            by_manual: dict[str, list[int]] = {}
+            for manual, page in result.pages_named:
+                by_manual.setdefault(manual, []).append(page)
+            for manual, pages in by_manual.items():
+                visible = self.store.visible_ids([manual])
+                records = self.store.library.on_pages(visible, [(manual, p) for p in pages], ["figure", "table"])
+                if (fact := catalog_fact(manual, records, pages)) is not None:
+                    facts.append(fact)
+            return facts
+        manual = result.hits[0].manual  # "how many figures" of the manual that answers best
+        info = self.store.manual(manual)
+        if info is not None:
+            records = [r for r in self.store.library.records_of(info.ingest_id) if r.kind in ("figure", "table")]
+            if (fact := catalog_fact(manual, records, None)) is not None:
+                facts.append(fact)
+        return facts
 
     def _referenced_pages(self, ref: PageRef, names: Sequence[str] | None, ordered: list[str],
                           records: dict[str, Record]) -> list[tuple[str, int]]:
@@ -235,7 +262,7 @@ class Retriever:
         """Best first, at most ``max_per_page`` results of one kind from one page.
 
         Kinds count apart: a table is often the answer on a page whose prose ranks above
-        it ("aluminum ... 17.02" sits in Table 1-1, below two paragraphs about it).
+        it (a value sits in a table below two paragraphs about it).
         """
         per_page: dict[tuple[str, int, str], int] = {}
         pages: set[tuple[str, int]] = set()

@@ -256,12 +256,24 @@ def _evidence_card(ctx: Ctx, evidence: Evidence) -> None:
 # -- one answer -------------------------------------------------------------------------------------
 
 
+# How each outcome of a question reads, in the chat and the review desk alike.
+OUTCOME_LABELS = {
+    "answered": "answered from the manuals",
+    "not_in_manuals": "not in the manuals",
+    "withheld": "withheld: the draft stated what no source says",
+    "llm_error": "the answer model failed",
+}
+
+
 def render_answer(ctx: Ctx, turn: Turn) -> None:
     answer = turn.answer
     if answer.text:
         st.markdown(safe_markdown(answer.text))
     if answer.error:
         st.error(literal(answer.error, 400), icon=":material/error:")
+    if answer.outcome == "withheld":
+        st.caption(f":material/gpp_maybe: {OUTCOME_LABELS['withheld']}: "
+                   f"{literal(', '.join(answer.unsupported) or 'it only restated the question', 200)}")
     _figures(ctx, turn)
     _sources(turn)
     _footer(ctx, turn)

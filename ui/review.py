@@ -12,7 +12,7 @@ import streamlit as st
 
 from manualrag.conversations import Turn
 from ui import auth
-from ui.chat import cited_figures
+from ui.chat import OUTCOME_LABELS, cited_figures
 from ui.feedback import feedback_form
 from ui.render import figure_label
 from ui.safe import inside, literal, one_line, safe_markdown
@@ -121,9 +121,10 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
         st.caption("Retrieval found nothing good enough: the model was not asked.")
     if answer.truncated:
         st.caption("Sources were cut to the lines that match the question, to fit the prompt budget.")
+    st.caption(f"Outcome: **{OUTCOME_LABELS[answer.outcome]}**")
     if answer.unsupported:
         st.warning(
-            "The model's draft was withheld: it states values or words that no source contains: "
+            "The model's draft was withheld: it states what no source it was shown contains: "
             + literal(", ".join(answer.unsupported))
         )
     if answer.restated:

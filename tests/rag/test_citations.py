@@ -201,48 +201,48 @@ def test_unsupported_words(answer: str, novel: list[str]) -> None:
     assert found == novel
 
 
-DIP_TINNING = [
-    Hit(id="f", manual="m.pdf", page=65, kind="figure", score=1.0, figure="Figure 2-25",
-        text="Figure 2-25.—Dip-tinning in a solder pot.\nLabels: SPRINKLE POWDERED\nBORAX ON SURFACE\nTO RETARD OXIDATION"),
+FLANGE = [
+    Hit(id="f", manual="m.pdf", page=65, kind="figure", score=1.0, figure="Figure 4-7",
+        text="Figure 4-7.—Assembling a flange.\nLabels: APPLY GRAPHITE\nGREASE TO THREADS\nBEFORE ASSEMBLY"),
     Hit(id="t", manual="m.pdf", page=64, kind="text", score=0.9,
-        text="This will prevent oxidation while the part is heated. Rosin-core solder is usually preferred."),
+        text="This will prevent seizing while the bolts are heated. Stainless bolts are usually preferred."),
     Hit(id="u", manual="m.pdf", page=66, kind="text", score=0.8,
-        text="Powdered borax is sold in tins. Borax is sprinkled on molten solder in some shops."),
+        text="Graphite grease is sold in tubes. Grease is applied to threads in some shops."),
 ]  # fmt: skip
-QUESTION = "What can be sprinkled on the molten solder surface to slow oxidation?"
+QUESTION = "What can be applied to the bolt threads to prevent seizing?"
 
 
 @pytest.mark.parametrize(
     ("answer", "expected", "moved"),
     [
-        # The borax callout is figure [1]; the model numbered it [2], a passage without borax.
-        ("Powdered borax can be sprinkled on the surface [2].", "Powdered borax can be sprinkled on the surface [1].", [1]),
+        # The grease callout is figure [1]; the model numbered it [2], a passage without grease.
+        ("Graphite grease can be applied [2].", "Graphite grease can be applied [1].", [1]),
         # Cited right: left alone.
-        ("Sprinkle powdered borax [1].", "Sprinkle powdered borax [1].", []),
+        ("Apply graphite grease [1].", "Apply graphite grease [1].", []),
         # Another source that also says it keeps the key: only a plainly wrong key moves.
-        ("Powdered borax [3].", "Powdered borax [3].", []),
+        ("Graphite grease [3].", "Graphite grease [3].", []),
         # Nothing said beyond the question's own words: nothing to judge by.
-        ("It slows oxidation [2].", "It slows oxidation [2].", []),
+        ("It prevents seizing [2].", "It prevents seizing [2].", []),
         # Only the sentence with the wrong key moves; several keys move together.
-        ("Rosin-core solder is preferred [2]. Retard it with borax on the surface [2].",
-         "Rosin-core solder is preferred [2]. Retard it with borax on the surface [1].", [1]),
-        ("Retard it [2][3].", "Retard it [1].", [1]),
+        ("Stainless bolts are preferred [2]. Grease them before assembly [2].",
+         "Stainless bolts are preferred [2]. Grease them before assembly [1].", [1]),
+        ("Before assembly [2][3].", "Before assembly [1].", [1]),
     ],
 )  # fmt: skip
 def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None:
-    assert repoint_citations(answer, DIP_TINNING, QUESTION) == (expected, moved)
+    assert repoint_citations(answer, FLANGE, QUESTION) == (expected, moved)
 
 
 @pytest.mark.parametrize(
     ("answer", "restated"),
     [
-        ("The electrical symbols appendix shows foot-operated switch symbols [3].", True),
-        ("The appendix shows the foot-operated switch symbols: momentary and double throw [1].", False),
+        ("The piping symbols appendix shows hand-operated valve symbols [3].", True),
+        ("The appendix shows the hand-operated valve symbols: gate and globe [1].", False),
         ("Yes [2].", False),  # a yes is an answer, however short
         ("No, it does not [1].", False),
         ("", False),
     ],
 )
 def test_restates_question(answer: str, restated: bool) -> None:
-    question = "Which foot-operated switch symbols does the electrical symbols appendix show?"
+    question = "Which hand-operated valve symbols does the piping symbols appendix show?"
     assert restates_question(answer, question) is restated

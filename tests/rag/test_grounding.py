@@ -9,13 +9,13 @@ from rag.grounding import MAX_KEYWORD_TERMS, check_draft, keyword_query, terms, 
 EVIDENCE = [
     "[1] page 12, Fuses\nReplace F1 with a 20 AMP fuse. The handle fits a Weller tip.",
     "[2] Table, page 13\nCopper: Resistance (ohms): 10.37\nConductivity is listed in a later chapter.",
-    "[3] page 14\nAluminum 0.32\nThe wire gauge and its resistance in ohms per foot follow.",
+    "[3] page 14\nBrass 0.32\nThe fitting sizes and their resistance in ohms per foot follow.",
 ]
 
 
 def test_one_tokenizer_for_codes_values_and_words() -> None:
-    assert tokens("Fig. 3-11: 1,450 rpm on B31A, 3/8 inch") == ["fig", "3-11", "1,450", "rpm", "on", "b31a", "3/8", "inch"]
-    assert {"fus", "foot", "operat", "foot-operat"} <= terms("fuses; foot-operated")
+    assert tokens("Fig. 3-11: 1,450 rpm on C42D, 3/8 inch") == ["fig", "3-11", "1,450", "rpm", "on", "c42d", "3/8", "inch"]
+    assert {"fus", "hand", "operat", "hand-operat"} <= terms("fuses; hand-operated")
     assert "10" not in terms("see 3-10"), "a number inside a code is not a number of its own"
 
 
@@ -35,9 +35,9 @@ def test_keyword_query_is_bounded_and_keeps_codes() -> None:
         ("Use a 20 A fuse [1].", "strict", []),
         ("Copper is 10.37 ohms [2].", "strict", []),  # the row names its column's unit
         # The value and the unit stand in lines apart: no line vouches for "0.32 ohm".
-        ("Aluminum is 0.32 ohm per foot [3].", "strict", ["0.32 ohm"]),
-        ("Aluminum is 0.32 ohm per foot [3].", "values", ["0.32 ohm"]),
-        ("Aluminum is 0.32 ohm per foot [3].", "off", []),
+        ("Brass is 0.32 ohm per foot [3].", "strict", ["0.32 ohm"]),
+        ("Brass is 0.32 ohm per foot [3].", "values", ["0.32 ohm"]),
+        ("Brass is 0.32 ohm per foot [3].", "off", []),
         ("There are 4 fuses [1].", "strict", ["4"]),  # a count nothing shows
         ("There are 4 fuses [1].", "values", []),  # a strong model may count
         ("The handle fits a Weller tip [1].", "strict", []),
