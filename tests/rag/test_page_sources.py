@@ -1,0 +1,74 @@
+"""Sources are pages: hits of one page are one source that reads the whole page's lines."""
+
+from __future__ import annotations
+
+from manualrag.types import Hit, Record
+from rag.catalog import catalog_fact, wants_count
+from rag.evidence import select, split_units
+from rag.prompts import build_prompt, estimate_tokens, page_groups
+
+PAGE = """Pressure relief
+
+The relief valve opens when the line pressure rises too far.
+
+The setting is printed on the valve body. It is 160 bar on the standard unit.
+
+| Unit | Setting |
+| --- | --- |
+| HU-40 | 160 bar |
+| HU-60 | 210 bar |
+
+Figure 2-4 labels:
+PUMP P1
+RELIEF VALVE RV2"""
+
+
+def _hit(n: int, page: int, text: str, kind: str = "text") -> Hit:
+    return Hit(id=f"h{n}", manual="hu.pdf", page=page, kind=kind, text=text, score=1.0 / n)  # type: ignore[arg-type]
+
+
+def test_a_page_splits_into_sentences_rows_and_labels() -> None:
+    split = split_units(PAGE, "page", estimate_tokens, 120, anchors=["The relief valve opens when the line pressure rises too far."])
+    texts = [u.text for u in split.units]
+    assert "HU-60: Setting: 210 bar" in texts, texts
+    assert any("RELIEF VALVE RV2" in t for t in texts)
+    anchored = {u.text for u in split.units if u.anchored}
+    assert "The relief valve opens when the line pressure rises too far." in anchored
+    assert not any("210 bar" in t or "printed on the valve" in t for t in anchored), anchored
+
+
+def test_the_value_beside_the_retrieved_sentence_is_shown() -> None:
+    # Retrieval found the sentence that names the topic; the value is two sentences on.
+    split = split_units(PAGE, "page", estimate_tokens, 120, anchors=["The relief valve opens when the line pressure rises too far."])
+    (shown,) = select("What is the relief valve setting of the HU-60?", [split], budget=80)
+    assert shown is not None and "210 bar" in shown, shown
+
+
+def test_hits_of_one_page_are_one_source() -> None:
+    hits = [_hit(1, 7, "The relief valve opens when the line pressure rises too far."),
+            _hit(2, 9, "Change the oil every 2000 hours."),
+            _hit(3, 7, "| HU-40 | 160 bar |", "table")]
+    pages = {("hu.pdf", 7): PAGE, ("hu.pdf", 9): "Maintenance\n\nChange the oil every 2000 hours."}
+    groups = page_groups(hits, pages)
+    assert [[h.id for h in g] for g in groups] == [["h1", "h3"], ["h2"]]
+    prompt = build_prompt("relief valve setting of the HU-60", hits, context_tokens=4096, max_tokens=400,
+                          prompt_tokens=400, pages=pages)
+    assert [h.id for h in prompt.sources] == ["h1"], "the oil page shares nothing with the question"
+    assert "210 bar" in prompt.messages[1]["content"]
+    assert prompt.evidence and "210 bar" in prompt.evidence[0], "the checks see what the model read"
+
+
+def _record(n: int, page: int, kind: str, caption: str = "") -> Record:
+    return Record(id=f"r{n}", manual="hu.pdf", page=page, kind=kind, text="x", caption=caption)  # type: ignore[arg-type]
+
+
+def test_catalog_fact_counts_figures_of_named_pages() -> None:
+    assert wants_count("How many photos are on pages 3 and 4?", pages_named=True)
+    assert wants_count("How many figures does the manual have?", pages_named=False)
+    assert not wants_count("How many bar is the relief valve set to?", pages_named=False)
+    records = [_record(1, 3, "figure", "Figure 1. Pump"), _record(2, 3, "figure"), _record(3, 4, "figure"),
+               _record(4, 4, "table"), _record(5, 5, "figure")]
+    fact = catalog_fact("hu.pdf", records, [3, 4])
+    assert fact is not None and fact.page == 3
+    assert "3 figures" in fact.text and "1 table" in fact.text, fact.text
+    assert "page 3: 2 figures; page 4: 1 figure" in fact.text, fact.text
