@@ -287,12 +287,22 @@ class Verdict:
         return not self.unsupported and not self.restated
 
 
+def unasked_codes(question: str, evidence: Sequence[str]) -> list[str]:
+    """Codes and part numbers the question names ("AR03", "F07452") that no evidence line
+    contains: the sources are about something else, whatever the draft says of them. A
+    model shown the row for AR01 answers a question about AR03 with AR01's name."""
+    known = {c.lower() for line in evidence for c in CODE.findall(line)} | set(tokens(" ".join(evidence)))
+    return [c for c in dict.fromkeys(CODE.findall(question)) if c.lower() not in known]
+
+
 def check_draft(answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict") -> Verdict:
-    """What the draft states that its evidence (what the model was shown) does not."""
+    """What the draft states that its evidence (what the model was shown) does not, and
+    the codes the question asks about that the evidence never names."""
     if strictness == "off":
         return Verdict()
     strict = strictness == "strict"
-    unsupported = unsupported_values(answer, evidence, question, counts=strict)
+    unsupported = [f"{c} (asked about; in no source)" for c in unasked_codes(question, evidence)]
+    unsupported += unsupported_values(answer, evidence, question, counts=strict)
     if strict:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:

@@ -63,3 +63,10 @@ def test_restating_the_question_is_no_answer() -> None:
 
 def test_sentence_openers_are_not_names() -> None:
     assert unsupported_names("Replace it. Then wait.\n1. Open the cover.", EVIDENCE) == []
+
+
+def test_a_code_the_question_names_must_be_in_the_sources() -> None:
+    evidence = ["[1] Table, page 8\nKS01: Market: Wichita\nKS02: Market: Topeka"]
+    assert check_draft("The market is Wichita [1].", evidence, "What market is code KS01?").grounded
+    verdict = check_draft("The market is Wichita [1].", evidence, "What market is code KS07?")
+    assert verdict.unsupported == ["KS07 (asked about; in no source)"], "the sources hold KS01, not KS07"
