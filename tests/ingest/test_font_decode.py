@@ -122,13 +122,13 @@ def test_short_words_are_read_with_their_neighbours() -> None:
 # ------------------------------------------------------------------- real PDFs, real OCR
 
 PARAGRAPHS = [
-    "The specific resistance of copper is 10.37 ohms for a wire one mil in diameter and one foot long.",
-    "Aluminum has about 60 percent of the conductivity of copper, but it weighs far less.",
-    "Stranded wire is used where the conductor must bend often, as in portable cords.",
+    "The friction loss of steel pipe is 14.26 feet of head for each hundred feet of pipe at full flow.",
+    "Plastic pipe has about 25 percent less friction than steel pipe, and it weighs far less.",
+    "Flexible hose is used where the line must move often, as on portable pumps.",
 ]
 LATER = [
-    "A wire of copper weighs more than a wire of aluminum of the same resistance.",
-    "Portable cords use stranded conductors because they bend often.",
+    "A length of steel pipe weighs more than a length of plastic pipe of the same bore.",
+    "Portable pumps use flexible hose because the line moves often.",
 ]
 
 
@@ -150,14 +150,14 @@ class CountingOcr(OcrEngine):
 @pytest.fixture(scope="module")
 def broken_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     m = ManualBuilder()
-    m.broken_font_page("Chapter 1 Conductors", PARAGRAPHS)
+    m.broken_font_page("Chapter 1 Piping", PARAGRAPHS)
     m.broken_font_page("Weight", LATER)
     m.broken_font_page("Summary", PARAGRAPHS + LATER)
     m.table_page(
-        "Resistance",
-        "The values below are for a circular mil foot at 20 degrees.",
-        [["Metal", "Ohms"], ["Copper", "10.37"], ["Aluminum", "17.02"]],
-        "Table 1-1. Specific resistance.",
+        "Friction",
+        "The values below are for a hundred feet of run at 5 feet per second.",
+        [["Pipe", "Feet"], ["Steel", "14.26"], ["Plastic", "10.53"]],
+        "Table 1-1. Friction loss.",
         fontname="tiro",
     )
     m.broken_font_page("Review", PARAGRAPHS + LATER)
@@ -177,7 +177,7 @@ def test_broken_font_pages_are_decoded_from_a_few_ocr_words(
     broken_pdf: Path, counting_ocr: CountingOcr
 ) -> None:
     doc = pymupdf.open(broken_pdf)
-    assert broken("copper") in doc[0].get_text(), "the test PDF must extract as junk"
+    assert broken("steel") in doc[0].get_text(), "the test PDF must extract as junk"
     settings, decoder = IngestSettings(), FontDecoder()
 
     first = read_page(doc, 1, settings, counting_ocr, decoder=decoder)
@@ -200,30 +200,30 @@ def test_broken_font_pages_are_decoded_from_a_few_ocr_words(
 
     table = read_page(doc, 4, settings, counting_ocr, decoder=decoder)
     (markdown,) = [b.text for b in table.blocks if b.kind == "table"]
-    assert "| Copper | 10.37 |" in markdown and "| Aluminum | 17.02 |" in markdown, markdown
+    assert "| Steel | 14.26 |" in markdown and "| Plastic | 10.53 |" in markdown, markdown
     assert counting_ocr.reads == 0, "the table's cells come from decoded words, not OCR"
 
 
 def test_without_a_decoder_the_broken_font_is_ocrd(broken_pdf: Path) -> None:
     page = read_page(pymupdf.open(broken_pdf), 2, IngestSettings(), get_engine("rapidocr"))
     assert page.ocr, "no decoder: the junk text layer goes to OCR as before"
-    assert "stranded conductors" in text_of(page), text_of(page)
+    assert "flexible hose" in text_of(page), text_of(page)
 
 
 def test_decoded_table_words_keep_their_places(broken_pdf: Path) -> None:
-    decoder = taught("Metal Ohms Copper 10.37 Aluminum 17.02 Table")
+    decoder = taught("Pipe Feet Steel 14.26 Plastic 10.53 Table")
     page = pymupdf.open(broken_pdf)[3]
     words = decoder.words(page, tuple(page.rect), {"Times-Roman"})  # type: ignore[arg-type]
     assert words is None, "the decoder learned font Junk, not Times-Roman: nothing decodes"
     decoder = FontDecoder()
-    decoder.learn(glyphs(broken("Metal Ohms Copper 10.37 Aluminum 17.02"), "Times-Roman"),
-                  "Metal Ohms Copper 10.37 Aluminum 17.02", {"Times-Roman"})
+    decoder.learn(glyphs(broken("Pipe Feet Steel 14.26 Plastic 10.53"), "Times-Roman"),
+                  "Pipe Feet Steel 14.26 Plastic 10.53", {"Times-Roman"})
     words = decoder.words(page, tuple(page.rect), {"Times-Roman"})  # type: ignore[arg-type]
     assert words is not None
     found = {w[4]: w[:4] for w in words}
-    assert {"Copper", "10.37", "Aluminum", "17.02", "Resistance"} <= set(found), sorted(found)
-    copper, value = found["Copper"], found["10.37"]
-    assert abs(copper[1] - value[1]) < 2 and copper[2] < value[0], "same row, value right of its metal"
+    assert {"Steel", "14.26", "Plastic", "10.53", "Friction"} <= set(found), sorted(found)
+    steel, value = found["Steel"], found["14.26"]
+    assert abs(steel[1] - value[1]) < 2 and steel[2] < value[0], "same row, value right of its pipe"
 
 
 def test_ingest_decodes_a_broken_font_manual(engine, broken_pdf: Path) -> None:  # type: ignore[no-untyped-def]
@@ -234,8 +234,8 @@ def test_ingest_decodes_a_broken_font_manual(engine, broken_pdf: Path) -> None: 
     texts = "\n".join(r.text for r in engine.store.library.records_of(info.ingest_id))
     for sentence in [*PARAGRAPHS, *LATER]:
         assert sentence in texts, f"decoded text should reach the index verbatim: {sentence!r}"
-    assert "| Aluminum | 17.02 |" in texts, "the broken-font table is decoded into cells"
-    hits = engine.search("Which metal has a specific resistance of 17.02?", k=3).hits
+    assert "| Plastic | 10.53 |" in texts, "the broken-font table is decoded into cells"
+    hits = engine.search("Which pipe has a friction loss of 10.53?", k=3).hits
     assert hits and (hits[0].page, hits[0].kind) == (4, "table"), [(h.page, h.kind) for h in hits]
 
 

@@ -7,52 +7,54 @@ import pytest
 from rag.evidence import WHOLE_FIGURE_TOKENS, select, split_units, terms
 from rag.prompts import estimate_tokens
 
-TABLE = """Table 1-1.—Specific Resistances of Common Substances
-| Substance | Centimeter cube (microhms) | Circular-mil-foot (ohms) |
+TABLE = """Table 1-1.—Thermal Conductivities of Tube Materials
+| Material | Metric (W/m-K) | English (Btu/hr-ft-°F) |
 | --- | --- | --- |
-| Silver | 1.629 | 9.8 |
-| Copper (drawn) | 1.724 | 10.37 |
-| Aluminum | 2.828 | 17.02 |
-| Tungsten | 5.51 | 33.2 |"""
+| Copper | 386 | 223.1 |
+| Brass (admiralty) | 111 | 64.13 |
+| Cupronickel | 50.2 | 29.01 |
+| Titanium | 21.9 | 12.65 |"""
 
 LABELS = """Labels read from the diagram:
-CIRCUIT | NO. USED CAPACITY
-LIGHTING | 20 AMP
-CLOCK | 2 AMP
-DIRECTION INDICATOR | 10 AMP
-HORN BUTTON | PANEL"""
+CIRCUIT | BREAKER RATING
+COMPRESSOR | 30 AMP
+CONTROLS | 3 AMP
+CONDENSER FAN | 15 AMP
+BLOWER RELAY | PANEL"""
 
-# Two header rows, the top one spanning two columns, as NEETS's Table 1-1 is extracted.
-TWO_HEADERS = """Table 1-1.—Specific Resistances of Common Substances
-| Substance | Specific resistance at 20°C. |  |
+# Two header rows, the top one spanning two columns, as a scanned table with a grouped
+# header is extracted.
+TWO_HEADERS = """Table 1-1.—Thermal Conductivities of Tube Materials
+| Material | Thermal conductivity at 20°C. |  |
 | --- | --- | --- |
-|  | Centimeter cube (microhms) | Circular-mil-foot (ohms) |
-| Silver | 1.629 | 9.8 |
-| Aluminum | 2.828 | 17.02 |"""
+|  | Metric (W/m-K) | English (Btu/hr-ft-°F) |
+| Copper | 386 | 223.1 |
+| Cupronickel | 50.2 | 29.01 |"""
 
 # A key/value table: its first row is data, not a header.
-KEY_VALUE = """Table 2-1.—Heating Tool Power Requirements
-| Electrical Power, HT-900B | 115 VAC, 50-400 Hz, single-phase, 7 Amps |
+KEY_VALUE = """Table 2-1.—Vacuum Pump Power Requirements
+| Electrical Power, VP-600B | 115 VAC, 60 Hz, single-phase, 9 Amps |
 | --- | --- |
-| Electrical Power, HT-920B | 220 VAC, 50-400 Hz, single-phase, 3.5 Amps |"""
+| Electrical Power, VP-640B | 230 VAC, 50-60 Hz, single-phase, 4.5 Amps |"""
 
-SIZES = """Table 1-3.—Current-Carrying Capacities (in Amperes)
-| Size | Rubber or Thermoplastic | Varnished Cambric | Silicone Rubber |
+# The value asked for (size 10, return line) also stands in the row above, one column left.
+SIZES = """Table 1-3.—Hose Flow Capacities (in Gallons per Minute)
+| Size | Pressure Line (max.) | Return Line (max.) | Suction Line (max.) |
 | --- | --- | --- | --- |
-| 8 | 55 | 70 | 100 |
-| 10 | 40 | 55 | 75 |"""
+| 8 | 24 | 16 | 6 |
+| 10 | 38 | 24 | 10 |"""
 
 # A symbol chart: too many labels to show whole, read line by line.
 CHART = "Labels read from the diagram:\n" + "\n".join(
-    [f"SYMBOL GROUP {n} | RESISTOR | CAPACITOR | INDUCTOR" for n in range(12)]
-    + ["ROTARY", "FOOT OPERATED", "MOMENTARY", "PUSH PULL"]
+    [f"SYMBOL GROUP {n} | RESERVOIR | ACCUMULATOR | CYLINDER" for n in range(12)]
+    + ["MANUAL LEVER", "PILOT OPERATED", "SPRING RETURN", "DETENT"]
 )
 
 PROSE = (
-    "Latex (rubber) tape is a splicing compound. It is applied under tension. "
-    "Some rubber tapes are made for special applications. These tapes are semiconducting and will pass "
-    "current, which is a shock hazard. Insulate splices only with latex rubber insulating tape. "
-    "Friction tape is a cotton cloth treated with a sticky rubber compound."
+    "Polyolester (POE) oil is a compressor lubricant. It is charged through the suction service valve. "
+    "Some compressor oils are made for special applications. These oils are alkylbenzene blends and will "
+    "not mix with HFC refrigerant, which starves the compressor. Charge HFC systems only with POE compressor "
+    "oil. Mineral oil is a refined petroleum product for older systems."
 )
 
 
@@ -63,41 +65,41 @@ def _select(question: str, body: str, kind: str, budget: int) -> str:
 
 
 def test_terms_stem_and_drop_question_words() -> None:
-    assert terms("What size fuses are listed for the circuits?") == terms("size fuse circuit")
-    assert len(terms("What size fuses are listed for the circuits?")) == 3, "question words dropped"
-    assert terms("fused") == terms("fuse") and terms("insulating") == terms("insulated") == terms("insulate")
-    assert "17.02" in terms("17.02 ohms") and "3/8" in terms("a minimum of 3/8 inch")
-    assert terms("FOOT OPERATED") <= terms("foot-operated"), "hyphenated words count by their parts too"
+    assert terms("What size filters are listed for the units?") == terms("size filter unit")
+    assert len(terms("What size filters are listed for the units?")) == 3, "question words dropped"
+    assert terms("piped") == terms("pipe") and terms("rating") == terms("rated") == terms("rate")
+    assert "29.01" in terms("29.01 Btu") and "5/16" in terms("a gap of 5/16 inch")
+    assert terms("PILOT OPERATED") <= terms("pilot-operated"), "hyphenated words count by their parts too"
 
 
 @pytest.mark.parametrize(
     ("question", "body", "kind", "kept", "dropped"),
     [
         # A table keeps its title, and the row the question names, each value beside its column.
-        ("specific resistance of aluminum", TABLE, "table",
-         ["Table 1-1", "Aluminum: Centimeter cube (microhms): 2.828; Circular-mil-foot (ohms): 17.02"],
-         ["Tungsten", "| Aluminum |"]),
+        ("thermal conductivity of cupronickel", TABLE, "table",
+         ["Table 1-1", "Cupronickel: Metric (W/m-K): 50.2; English (Btu/hr-ft-°F): 29.01"],
+         ["Titanium", "| Cupronickel |"]),
         # Two header rows: a column's name joins both, a spanning cell names both columns.
-        ("specific resistance of aluminum", TWO_HEADERS, "table",
-         [("Aluminum: Specific resistance at 20°C. Centimeter cube (microhms): 2.828; "
-           "Specific resistance at 20°C. Circular-mil-foot (ohms): 17.02")], ["Silver"]),
+        ("thermal conductivity of cupronickel", TWO_HEADERS, "table",
+         [("Cupronickel: Thermal conductivity at 20°C. Metric (W/m-K): 50.2; "
+           "Thermal conductivity at 20°C. English (Btu/hr-ft-°F): 29.01")], ["Copper"]),
         # A key/value table has no header: every row reads "key: value".
-        ("electrical power of the HT-920B", KEY_VALUE, "table",
-         ["Electrical Power, HT-920B: 220 VAC, 50-400 Hz, single-phase, 3.5 Amps"], []),
+        ("electrical power of the VP-640B", KEY_VALUE, "table",
+         ["Electrical Power, VP-640B: 230 VAC, 50-60 Hz, single-phase, 4.5 Amps"], []),
         # A first column of numbers keeps its name ("Size 10"), and rows match by their own
         # cells: the header's words are in every row.
-        ("amps for a No. 10 conductor with varnished cambric", SIZES, "table",
-         ["Size 10: Rubber or Thermoplastic: 40; Varnished Cambric: 55; Silicone Rubber: 75"], ["Size 8"]),
+        ("gpm for a No. 10 hose on a return line", SIZES, "table",
+         ["Size 10: Pressure Line (max.): 38; Return Line (max.): 24; Suction Line (max.): 10"], ["Size 8"]),
         # A short label list is one diagram: shown whole, so a callout split over lines survives.
-        ("fuse for the direction indicator circuit", LABELS, "figure",
-         ["Labels read from the diagram:", "DIRECTION INDICATOR | 10 AMP", "HORN BUTTON"], []),
-        # A long one goes line by line: "foot-operated" finds "FOOT OPERATED", and the label
+        ("breaker for the condenser fan circuit", LABELS, "figure",
+         ["Labels read from the diagram:", "CONDENSER FAN | 15 AMP", "BLOWER RELAY"], []),
+        # A long one goes line by line: "pilot-operated" finds "PILOT OPERATED", and the label
         # after it comes along.
-        ("which foot-operated switch symbols are shown", CHART, "figure",
-         ["FOOT OPERATED", "MOMENTARY"], ["SYMBOL GROUP 3"]),
+        ("which pilot-operated valve symbols are shown", CHART, "figure",
+         ["PILOT OPERATED", "SPRING RETURN"], ["SYMBOL GROUP 3"]),
         # Prose keeps the matching sentence and its neighbour, where the reason often is.
-        ("why not use any rubber tape for special applications", PROSE, "text",
-         ["made for special applications", "semiconducting"], []),
+        ("why not use any compressor oil for special applications", PROSE, "text",
+         ["made for special applications", "alkylbenzene"], []),
     ],
 )  # fmt: skip
 def test_select_keeps_what_answers(question: str, body: str, kind: str, kept: list[str], dropped: list[str]) -> None:
@@ -110,27 +112,27 @@ def test_select_keeps_what_answers(question: str, body: str, kind: str, kept: li
 
 def test_the_first_source_always_shows_its_best_line_and_gaps_are_marked() -> None:
     splits = [split_units(PROSE, "text", estimate_tokens), split_units(TABLE, "table", estimate_tokens)]
-    prose, table = select("aluminum resistance tape", splits, budget=0)
+    prose, table = select("cupronickel conductivity oil", splits, budget=0)
     assert prose and "[…]" in prose, "even with no budget left the best hit shows its best sentence"
     assert table is None, "no budget for a second source: it is left out, not shown empty"
-    prose, table = select("aluminum resistance tape", splits, budget=60)
-    assert prose and table and "Aluminum: " in table, "with room, the aluminum row comes with its title"
+    prose, table = select("cupronickel conductivity oil", splits, budget=60)
+    assert prose and table and "Cupronickel: " in table, "with room, the cupronickel row comes with its title"
 
 
 def test_weak_sources_are_left_out_but_never_the_first() -> None:
     splits = [split_units(body, kind, estimate_tokens) for body, kind in
               [(PROSE, "text"), (TABLE, "table"), (LABELS, "figure")]]  # fmt: skip
-    prose, table, labels = select("aluminum specific resistance", splits, budget=200)
+    prose, table, labels = select("cupronickel thermal conductivity", splits, budget=200)
     assert prose, "the best retrieval hit stays even when it matches nothing"
-    assert table and "Aluminum" in table
-    assert labels is None, "a diagram of fuses says nothing about aluminum: left out"
+    assert table and "Cupronickel" in table
+    assert labels is None, "a diagram of breakers says nothing about cupronickel: left out"
 
 
 def test_step_numbers_and_colon_openers_stay_with_what_follows() -> None:
-    body = "Here are the steps for using the gun:\n1. Hold the heat source 4 to 5 inches away. 2. Heat for 30 seconds."
+    body = "Here are the steps for evacuating the lines:\n1. Pull a vacuum to 500 microns. 2. Hold for 10 minutes."
     texts = [u.text for u in split_units(body, "text", estimate_tokens).units]
-    assert texts == ["Here are the steps for using the gun: 1. Hold the heat source 4 to 5 inches away.",
-                     "2. Heat for 30 seconds."], texts  # fmt: skip
+    assert texts == ["Here are the steps for evacuating the lines: 1. Pull a vacuum to 500 microns.",
+                     "2. Hold for 10 minutes."], texts  # fmt: skip
 
 
 def test_short_label_lists_are_one_unit() -> None:
@@ -140,8 +142,8 @@ def test_short_label_lists_are_one_unit() -> None:
 
 
 def test_whole_source_when_budget_allows() -> None:
-    shown = _select("tape", PROSE, "text", budget=10_000)
-    assert "[…]" not in shown and shown.startswith("Latex") and shown.endswith("rubber compound.")
+    shown = _select("oil", PROSE, "text", budget=10_000)
+    assert "[…]" not in shown and shown.startswith("Polyolester") and shown.endswith("older systems.")
 
 
 def test_run_on_units_are_cut() -> None:
