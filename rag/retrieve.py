@@ -51,6 +51,24 @@ class SearchResult:
         return bool(self.hits)
 
 
+def _page_to_part(fused: dict[str, float], records: dict[str, Record]) -> None:
+    """A whole page that matched hands its score to its best passage, table or figure among
+    the candidates, and leaves: the part is what a reader wants outlined, and the answer
+    stage reads the whole page anyway. A page none of whose parts matched stays, standing
+    for an answer spread over it."""
+    best: dict[tuple[str, int], str] = {}
+    for rid, score in fused.items():
+        rec = records.get(rid)
+        if rec is not None and rec.kind != "page":
+            key = (rec.manual, rec.page)
+            if key not in best or score > fused[best[key]]:
+                best[key] = rid
+    for rid in [r for r, rec in records.items() if rec.kind == "page" and r in fused]:
+        part = best.get((records[rid].manual, records[rid].page))
+        if part is not None:
+            fused[part] = max(fused[part], fused.pop(rid))
+
+
 def resolve_manuals(store: Store, manuals: Sequence[str] | None) -> list[str] | None:
     """Accept file names or paths for --manual; None means the whole library."""
     if not manuals:
@@ -112,6 +130,7 @@ class Retriever:
             for rank, (rid, _) in enumerate(ranked):
                 fused[rid] = fused.get(rid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         records = self.store.library.records(list(fused))
+        _page_to_part(fused, records)
         ordered = sorted(fused, key=fused.__getitem__, reverse=True)
 
         # Figures named by the best passages come along with them.
