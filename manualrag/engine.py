@@ -141,7 +141,8 @@ class Engine:
         yield Evidence(result.hits, question)
         pages = self.retriever.page_texts(result.hits)
         hits = self.retriever.catalog_facts(question, result) + result.hits
-        for event in self.answerer.ask(question, hits, history, pages):
+        absent = self.retriever.absent_codes(question, manuals)
+        for event in self.answerer.ask(question, hits, history, pages, absent):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query

@@ -86,10 +86,16 @@ class Answerer:
         self.settings = settings
 
     def ask(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Answer] = (), pages: PageTexts | None = None
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        history: Sequence[Answer] = (),
+        pages: PageTexts | None = None,
+        absent: Sequence[str] = (),
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
-        their pages (`pages`, see ``build_prompt``)."""
+        their pages (`pages`, see ``build_prompt``). `absent`: codes the question names that
+        the manuals never mention (see ``grounding.check_draft``)."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
@@ -144,7 +150,7 @@ class Answerer:
             answer.error = str(err)
         answer.total_s = time.perf_counter() - began
         answer.model = self.chat.model  # known only after the first call when MODEL was empty
-        self._finish(answer, "".join(pieces), prompt)
+        self._finish(answer, "".join(pieces), prompt, absent)
         yield answer
 
     def prepare(self, on_status: StatusCallback = _noop) -> float:
@@ -175,7 +181,7 @@ class Answerer:
         assert final is not None  # ask always ends with an Answer
         return final
 
-    def _finish(self, answer: Answer, raw: str, prompt: Prompt) -> None:
+    def _finish(self, answer: Answer, raw: str, prompt: Prompt, absent: Sequence[str] = ()) -> None:
         answer.raw_text = raw
         answer.text, answer.citations = extract_citations(raw, prompt.sources)
         answer.answerable = is_answerable(answer.text, answer.citations)
@@ -195,7 +201,7 @@ class Answerer:
             # stays in raw_text for the review desk) and the answer says so plainly.
             # A draft that only restates the question answers nothing, whatever it cites.
             # Checked against what the model was shown, not the whole of each source.
-            verdict = check_draft(answer.text, prompt.evidence, answer.question, self.settings.strictness)
+            verdict = check_draft(answer.text, prompt.evidence, answer.question, self.settings.strictness, absent)
             answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
             if not verdict.grounded:
                 answer.answerable = False

@@ -287,21 +287,23 @@ class Verdict:
         return not self.unsupported and not self.restated
 
 
-def unasked_codes(question: str, evidence: Sequence[str]) -> list[str]:
-    """Codes and part numbers the question names ("AR03", "F07452") that no evidence line
-    contains: the sources are about something else, whatever the draft says of them. A
-    model shown the row for AR01 answers a question about AR03 with AR01's name."""
-    known = {c.lower() for line in evidence for c in CODE.findall(line)} | set(tokens(" ".join(evidence)))
-    return [c for c in dict.fromkeys(CODE.findall(question)) if c.lower() not in known]
+def question_codes(question: str) -> list[str]:
+    """Codes and part numbers a question names ("AR03", "F07452"), once each."""
+    return list(dict.fromkeys(CODE.findall(question)))
 
 
-def check_draft(answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict") -> Verdict:
-    """What the draft states that its evidence (what the model was shown) does not, and
-    the codes the question asks about that the evidence never names."""
+def check_draft(
+    answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict", absent: Sequence[str] = ()
+) -> Verdict:
+    """What the draft states that its evidence (what the model was shown) does not.
+
+    `absent`: codes the question names that the manuals searched never mention. Whatever
+    the draft says of them comes from elsewhere: a model shown the row for AR01 answers a
+    question about AR03 with AR01's name."""
     if strictness == "off":
         return Verdict()
     strict = strictness == "strict"
-    unsupported = [f"{c} (asked about; in no source)" for c in unasked_codes(question, evidence)]
+    unsupported = [f"{c} (asked about; in no manual)" for c in absent]
     unsupported += unsupported_values(answer, evidence, question, counts=strict)
     if strict:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]

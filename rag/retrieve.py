@@ -17,6 +17,7 @@ from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
 from rag.catalog import catalog_fact, wants_count
 from rag.embedders import IMAGE_SEARCH_HINT, Embedder
+from rag.grounding import question_codes
 from rag.page_refs import PageRef, find_page_refs, resolve
 from rag.store import Store
 
@@ -226,6 +227,17 @@ class Retriever:
             if info is not None:
                 out += [(name, page) for page in resolve(ref, info.page_labels, info.pages)]
         return out
+
+    def absent_codes(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
+        """Codes the question names ("AR03", "F07452") that no record of the manuals searched
+        contains, nor any manual's name: the manuals don't cover them."""
+        codes = question_codes(question)
+        if not codes:
+            return []
+        names = resolve_manuals(self.store, manuals)
+        visible = self.store.visible_ids(names)
+        titles = " ".join(m.name for m in self.store.manuals()).lower()
+        return [c for c in codes if c.lower() not in titles and not self.store.library.keyword(c, visible, 1)]
 
     def page_texts(self, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
         """The whole text of each page the hits are on (the answer stage reads pages)."""
