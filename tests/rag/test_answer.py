@@ -323,3 +323,32 @@ def test_real_llama_server_lazy_start_reports_status(hits: list[Hit], tmp_path: 
     statuses = [e.text for e in events if isinstance(e, Status)]
     assert statuses[0].startswith("loading the local model") and statuses[1].startswith("local model ready")
     assert answer.load_s > 0 and not answer.error
+
+
+def test_first_question_to_a_fresh_server_survives_a_concurrent_request(hits: list[Hit], tmp_path: Path) -> None:
+    """After a fresh start the app warms the model up in the background while the first
+    question may already be streaming. llama-cpp-python's default ends a streaming reply,
+    empty, as soon as another request waits ("broke off its reply"); the server is started
+    so that requests queue instead."""
+    import threading
+
+    from llm_helpers import smollm_path
+
+    server = EmbeddedLlm(smollm_path(), tmp_path / "run", context_tokens=1024, threads=1, start_timeout_s=60)
+    chat = ChatModel(server=server, max_tokens=48, temperature=0.0)
+    try:
+        server.start()
+        first = chat.stream([{"role": "user", "content": "Count from one to twenty in words."}])
+        pieces = [next(first)]  # the first question is streaming now
+
+        def warm_up() -> None:  # the app's warm-up request, arriving while the question streams
+            chat.complete([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Ready?"}],
+                          max_tokens=1)
+
+        other = threading.Thread(target=warm_up)
+        other.start()
+        pieces += list(first)
+        other.join(60)
+    finally:
+        server.close()
+    assert len(pieces) > 3, f"the first reply was cut short: {''.join(pieces)!r}"

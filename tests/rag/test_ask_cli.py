@@ -48,6 +48,10 @@ def test_ask_prints_checked_answer_and_sources(sample_store: Path, tmp_path: Pat
     monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", fake_llm.url)
     assert main(["ask", "What does fault code F07452 mean?", "--store", str(store)]) == 0
     out = capsys.readouterr().out
-    checked = out.split("\n\n", 1)[1]  # after the streamed text comes the checked answer
+    evidence, streamed, checked = out.split("\n\n", 2)
+    # The best evidence comes first, before the model's first word, then the stream, then
+    # the checked answer.
+    assert evidence.startswith("Best evidence: p200-controller.pdf p.") and "\n  > " in evidence, evidence
+    assert streamed.startswith("The overload relay tripped [1]."), streamed
     assert "[9]" not in checked, "a key never offered is dropped from the printed answer"
     assert "Sources:" in checked and "[1] p200-controller.pdf p.4" in checked, checked
