@@ -28,7 +28,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -271,8 +271,10 @@ def restore(settings: Settings, src: Path, force: bool = False) -> Summary:
             "replace the library there"
         )
     root.mkdir(parents=True, exist_ok=True)
+    # Forced means the folder holds a library, which a running process may be writing to; without
+    # --force the folder is empty, so nothing can be writing there (and a failed restore leaves it so).
     with (
-        _store_unused(root),
+        _store_unused(root) if force else nullcontext(),
         tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.restore-") as tmp,
     ):
         stage = Path(tmp)
