@@ -1,6 +1,7 @@
-"""Time and peak memory of ingesting the worst inputs: a 1,000-page manual and a decompression bomb.
+"""Time and peak memory of ingesting the worst inputs: a 1,000-page manual, a decompression bomb, a huge page.
 
-    .venv/bin/python benchmarks/bench_bad_inputs.py [--pages 1000] [--bomb-side 15000] [--workers 2] [--all]
+    .venv/bin/python benchmarks/bench_bad_inputs.py [--pages 1000] [--bomb-side 15000] [--huge-points 12000]
+        [--workers 2] [--only TEXT] [--all]
 
 Each input is ingested by its own `manualrag ingest` process into a fresh store, so the
 peak RSS (the process tree: CLI, page workers) is that input's alone. A one-page manual
@@ -82,6 +83,8 @@ def main() -> None:
     parser.add_argument(
         "--bomb-side", type=int, default=15000, help="pixels a side (RGB): 15000 is 675 MB decoded"
     )
+    parser.add_argument("--huge-points", type=int, default=12_000, help="side of the huge scanned page")
+    parser.add_argument("--only", default="", help="only the inputs whose label contains this")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all", action="store_true", help="also every file of the bad-input corpus")
     args = parser.parse_args()
@@ -94,7 +97,11 @@ def main() -> None:
             (f"{args.pages}-page manual", lambda: bad.thousand_pages(folder / "long.pdf", args.pages)),
             (f"bomb {args.bomb_side}x{args.bomb_side} RGB ({args.bomb_side**2 * 3 / 1e6:,.0f} MB decoded)",
              lambda: bad.decompression_bomb(folder / "bomb.pdf", args.bomb_side)),
+            (f"scanned page {args.huge_points:,} points a side",
+             lambda: bad.huge_scanned_page(folder / "huge.pdf", args.huge_points)),
         ]  # fmt: skip
+        if args.only:
+            inputs = [(label, build) for label, build in inputs if args.only in label]
         if args.all:
             inputs += [
                 ("corrupt", lambda: bad.corrupt(folder / "corrupt.pdf")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -21,6 +22,24 @@ from ingest.textcheck import LIST_ITEM, known_word_share, letter_tokens
 from manualrag.types import BBox
 
 Line = tuple[BBox, str]  # text with its box, in PDF points once mapped back to the page
+
+# Pixels of one render at most (75 MB as RGB; A3 at 360 dpi): a PDF page may be 14,400 points a side,
+# and a 12,000-point page at 200 dpi is 1.1 billion pixels (3.3 GB, 3 GB more on the OCR path).
+MAX_RENDER_PIXELS = 25_000_000
+
+
+def render_dpi(rect: pymupdf.Rect, dpi: float, max_pixels: int = MAX_RENDER_PIXELS) -> float:
+    """``dpi``, or the lower resolution at which ``rect`` renders within ``max_pixels``."""
+    pixels = (rect.width * dpi / 72) * (rect.height * dpi / 72)
+    # A hair under the exact root: PyMuPDF rounds each side up to whole pixels.
+    return dpi if pixels <= max_pixels else dpi * math.sqrt(max_pixels / pixels) * 0.998
+
+
+def render(page: pymupdf.Page, dpi: float, clip: pymupdf.Rect | None = None) -> tuple[pymupdf.Pixmap, float]:
+    """``page`` (or its ``clip``) as an RGB pixmap within ``MAX_RENDER_PIXELS``, and the dpi used."""
+    dpi = render_dpi(clip if clip is not None else page.rect, dpi)
+    zoom = dpi / 72
+    return page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=clip, alpha=False), dpi
 
 
 def _rows(lines: list[Line]) -> list[Line]:
@@ -76,8 +95,8 @@ def ocr_region(
 ) -> list[Line]:
     """OCR one region of the page, with ``blank`` areas painted white first; boxes in points."""
     clip = pymupdf.Rect(region) & page.rect
-    pix = page.get_pixmap(dpi=dpi, clip=clip, alpha=False)
-    scale = dpi / 72
+    pix, used = render(page, dpi, clip)
+    scale = used / 72
     image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     # Painted with PIL: PyMuPDF 2.0's Pixmap.set_rect writes byte by byte in Python
     # (0.2 s per box, 3.7 s of the 16 s it took to read four NEETS pages).
@@ -99,13 +118,13 @@ class LineReader:
     text, from one render of the page made on first use: recognition only, no detection
     (``OcrEngine.read_line``)."""
 
-    def __init__(self, page: pymupdf.Page, dpi: int, ocr: OcrEngine) -> None:
+    def __init__(self, page: pymupdf.Page, dpi: float, ocr: OcrEngine) -> None:
         self._page, self._dpi, self._ocr = page, dpi, ocr
         self._image: Image.Image | None = None
 
     def read(self, box: BBox) -> str:
         if self._image is None:
-            pix = self._page.get_pixmap(dpi=self._dpi, alpha=False)
+            pix, self._dpi = render(self._page, self._dpi)
             self._image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
         scale = self._dpi / 72
         # The line box itself, no margin: recognition scales the crop to a fixed height,

@@ -46,7 +46,9 @@ def safe_manual_name(filename: str) -> str:
     import unicodedata
 
     base = re.split(r"[\\/]", filename or "")[-1]
-    base = unicodedata.normalize("NFC", base)
+    # NFKC, not NFC: fullwidth and other compatibility lookalikes ("ｍａｎｕａｌ.pdf") fold into the
+    # plain name, so an upload cannot pose as another manual under a name that looks the same.
+    base = unicodedata.normalize("NFKC", base)
     base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*`$;&')
     base = base.strip(" .-") or "manual"  # "-rf.pdf" would read as an option in `manualrag remove`
     stem, ext = (base[:-4], base[-4:]) if base.lower().endswith(".pdf") else (base, ".pdf")
@@ -120,6 +122,21 @@ def _init_worker(job: _Job) -> None:
         _worker["ocr_error"] = str(err)
 
 
+def _init_pool_worker(job: _Job, parent: int) -> None:
+    """A pool worker: exits when the process that started it is gone (a SIGKILLed `manualrag
+    ingest` or app cannot stop its pool, and each worker holds 0.3-0.95 GB), then sets up."""
+    import os
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:  # the watchdog of rag/local_llm.py's llama server, in-process
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="manualrag-parent-watch", daemon=True).start()
+    _init_worker(job)
+
+
 def _release_memory() -> None:
     """Hand back, after each page, what a worker's OCR and rendering freed: MuPDF's cache of
     decoded images, and the heap glibc keeps. OCR frees hundreds of MB a call in pieces
@@ -176,22 +193,47 @@ def _parse_page_in_worker(number: int) -> tuple[Page, list[Figure]]:
 
 
 def _parse_pages(job: _Job, page_count: int, workers: int, progress: Progress) -> Iterator[tuple[Page, list[Figure]]]:
+    import os
+    from concurrent.futures import TimeoutError as FuturesTimeout
+
     numbers = range(1, page_count + 1)
+    limit = job.settings.parse_timeout_s
+    began = time.monotonic()
     if workers <= 1 or page_count < POOL_MIN_PAGES:
         _init_worker(job)
         try:
             for done, number in enumerate(numbers, 1):
+                if time.monotonic() - began > limit:  # between pages: a page stuck inline can't be stopped
+                    raise _too_slow(job, limit)
                 yield _parse_page(number)
                 progress("pages", done, page_count)
         finally:
             _worker.clear()
         return
     # spawn, not fork: the parent may hold torch threads, which don't survive a fork.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(job,)) as pool:
-        for done, result in enumerate(pool.map(_parse_page_in_worker, numbers, chunksize=2), 1):
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker,
+                               initargs=(job, os.getpid()))
+    try:
+        # map's timeout counts from this call: the whole manual's page reading, however it is split.
+        results = pool.map(_parse_page_in_worker, numbers, chunksize=2, timeout=limit)
+        for done, result in enumerate(results, 1):
             yield result
             progress("pages", done, page_count)
+    except FuturesTimeout:
+        # A stalled worker never returns: stop them all, or leaving the `with` would wait forever.
+        for process in list(pool._processes.values()):  # noqa: SLF001 - no public way before 3.14
+            process.kill()
+        raise _too_slow(job, limit) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _too_slow(job: _Job, limit: float) -> UnreadablePdf:
+    return UnreadablePdf(
+        job.path,
+        f"reading its pages took longer than {limit:g} s (MANUALRAG_INGEST__PARSE_TIMEOUT_S): "
+        "nothing from this file was kept; check the file, or raise the limit for a very long manual",
+    )
 
 
 # -- records ------------------------------------------------------------------------------

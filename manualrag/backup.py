@@ -18,6 +18,7 @@ catalog pointing at missing vectors), then compares the counts.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import shutil
@@ -26,6 +27,8 @@ import tarfile
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -268,7 +271,12 @@ def restore(settings: Settings, src: Path, force: bool = False) -> Summary:
             "replace the library there"
         )
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.restore-") as tmp:
+    # Forced means the folder holds a library, which a running process may be writing to; without
+    # --force the folder is empty, so nothing can be writing there (and a failed restore leaves it so).
+    with (
+        _store_unused(root) if force else nullcontext(),
+        tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.restore-") as tmp,
+    ):
         stage = Path(tmp)
         manifest = read_manifest(src, stage)
         if force:
@@ -291,8 +299,30 @@ def restore(settings: Settings, src: Path, force: bool = False) -> Summary:
     return Summary(manifest, root, time.perf_counter() - began, notes)
 
 
+@contextmanager
+def _store_unused(root: Path) -> Iterator[None]:
+    """Hold the store's write lock (the same ``write.lock`` as ``Store.write_lock``) for the whole
+    restore, or refuse at once: replacing a library under a running ingest or upload would mix
+    two libraries, and waiting could let it finish just to be thrown away."""
+    with open(root / "write.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                f"{root} is in use: another manualrag process is writing to it. Stop `manualrag ingest`, "
+                "`manualrag remove` and `manualrag serve` on this store (an upload in the app writes too), "
+                "then restore again"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _clear(root: Path) -> None:
     for name in OWNED:
+        if name == "write.lock":
+            continue  # held by this restore: deleting it would let a second writer lock a new file
         path = root / name
         if path.is_dir():
             shutil.rmtree(path)

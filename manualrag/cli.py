@@ -360,6 +360,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------
 
 
+MAX_RESULTS = 200  # more would only slow search down: nobody reads past a few dozen hits
+
+
+def _result_count(text: str) -> int:
+    """``-k``: a whole number of results in 1..MAX_RESULTS (argparse prints the message and exits 2)."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= k <= MAX_RESULTS:
+        raise argparse.ArgumentTypeError(f"{k} is out of range: use 1 to {MAX_RESULTS}")
+    return k
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manualrag", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -383,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", metavar="PHOTO",
                    help="find figures that look like this photo (needs a clip:, siglip: or voyage: embedder)")
     p.add_argument("--manual", action="append", help="only this manual (repeatable)")
-    p.add_argument("-k", type=int, default=None, help="number of results")
+    p.add_argument("-k", type=_result_count, default=None, help=f"number of results (1..{MAX_RESULTS})")
     p.add_argument("--kind", choices=["text", "table", "figure"], help="only this kind")
     p.add_argument("--json", action="store_true")
     common(p)
@@ -409,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="measure retrieval on a gold question file")
     p.add_argument("questions")
     p.add_argument("--scope", choices=["manual", "all"], default="manual")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_result_count, default=10, help=f"results per question (1..{MAX_RESULTS})")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-baselines", action="store_true", help="skip the two baseline pipelines")
     p.add_argument("--answers", action="store_true",

@@ -6,6 +6,11 @@ answers and feedback are written by every question and must never wait for an
 ingest. WAL lets the app's threads read while one writes; the file survives
 restarts, so a review queue is still there the next morning.
 
+Conversations are private: each belongs to the browser (owner token) that started it,
+and only the hash of that token is stored, so app.db alone does not let anyone pose as
+an owner. Staff read every answer through ``answers``/``turn`` (the review desk), never
+through the owner-scoped ``recent``/``owned``.
+
 Each turn keeps the whole ``Answer`` (text, citations, hits with scores, the exact
 prompt, timings) as JSON: a reviewer sees what the technician saw, even after the
 manual was re-ingested or removed.
@@ -13,6 +18,7 @@ manual was re-ingested or removed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -34,7 +40,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY,
@@ -48,6 +55,7 @@ CREATE TABLE IF NOT EXISTS turns (
     finished_at REAL,
     created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (owner, updated_at);
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation_id, id);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY,
@@ -61,8 +69,18 @@ CREATE INDEX IF NOT EXISTS feedback_turn ON feedback (turn_id, id);
 """
 
 TITLE_CHARS = 80
-# An answer's verdict is its latest rating: a reviewer's thumbs up after a fix takes it off the queue.
-_LATEST_RATING = "(SELECT f.rating FROM feedback f WHERE f.turn_id = t.id ORDER BY f.id DESC LIMIT 1)"
+# An answer's verdict is its latest thumbs down from anyone or rating from staff: a reviewer's
+# thumbs up after a fix takes it off the queue, a technician's thumbs up never does (only staff
+# decide that a flagged answer is fine).
+_COUNTS = "(f.role = 'staff' OR f.rating = -1)"
+_LATEST_RATING = (
+    f"(SELECT f.rating FROM feedback f WHERE f.turn_id = t.id AND {_COUNTS} ORDER BY f.id DESC LIMIT 1)"
+)
+
+
+def owner_key(token: str) -> str:
+    """What app.db stores for an owner token: its sha256, '' (nobody) for no token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest() if token else ""
 
 
 def _now() -> str:
@@ -108,8 +126,10 @@ class Turn:
 
     @property
     def verdict(self) -> int:
-        """The latest rating (+1/-1), 0 when nobody rated it."""
-        return self.feedback[-1].rating if self.feedback else 0
+        """The latest thumbs down or staff rating (+1/-1), 0 when none: technicians' thumbs up
+        do not clear a flag."""
+        counted = [f for f in self.feedback if f.role == "staff" or f.rating == -1]
+        return counted[-1].rating if counted else 0
 
 
 # -- Answer <-> JSON ------------------------------------------------------------------------------
@@ -148,7 +168,13 @@ class Conversations:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
+        if columns and "owner" not in columns:
+            # app.db from before conversations were private: its conversations belong to nobody
+            # (staff still see their answers in the review desk).
+            conn.execute("ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        conn.executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread: answers are saved from worker threads while
@@ -179,37 +205,48 @@ class Conversations:
 
     # -- conversations ---------------------------------------------------------------------
 
-    def create(self, title: str) -> str:
+    def create(self, title: str, owner: str = "") -> str:
+        """A new conversation owned by the browser holding the token ``owner`` ('' = nobody)."""
         cid = uuid.uuid4().hex[:16]
         now = _now()
         flat = " ".join(title.split())
         title = flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1] + "…"
         with self._txn() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (cid, title or "Conversation", now, now),
+                "INSERT INTO conversations (id, title, created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?)",
+                (cid, title or "Conversation", now, now, owner_key(owner)),
             )
         return cid
 
-    def get(self, conversation_id: str) -> Conversation | None:
+    def owned(self, conversation_id: str, owner: str) -> Conversation | None:
+        """The conversation if the token ``owner`` owns it; None when unknown or someone else's
+        (the caller cannot tell which, so an id reveals nothing)."""
+        key = owner_key(owner)
+        if not key:
+            return None
         row = (
             self._conn()
             .execute(
                 "SELECT c.id, c.title, c.created_at, c.updated_at, "
                 "(SELECT count(*) FROM turns t WHERE t.conversation_id = c.id) "
-                "FROM conversations c WHERE c.id = ?",
-                (conversation_id,),
+                "FROM conversations c WHERE c.id = ? AND c.owner = ?",
+                (conversation_id, key),
             )
             .fetchone()
         )
         return Conversation(*row) if row else None
 
-    def recent(self, limit: int = 20) -> list[Conversation]:
+    def recent(self, owner: str, limit: int = 20) -> list[Conversation]:
+        """The newest conversations with answers that the token ``owner`` owns."""
+        key = owner_key(owner)
+        if not key:
+            return []
         rows = self._conn().execute(
             "SELECT c.id, c.title, c.created_at, c.updated_at, "
             "(SELECT count(*) FROM turns t WHERE t.conversation_id = c.id) AS n "
-            "FROM conversations c WHERE n > 0 ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
-            (limit,),
+            "FROM conversations c WHERE c.owner = ? AND n > 0 "
+            "ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+            (key, limit),
         )
         return [Conversation(*r) for r in rows]
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from manualrag import logs
+from manualrag.errors import QuestionTooLong
 from manualrag.settings import Settings
 from manualrag.types import Answer, IngestReport, ManualInfo
 
@@ -62,15 +63,17 @@ class Engine:
 
         name = safe_manual_name(filename)
         uploads = self.store.root / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
         path = uploads / f"{uuid.uuid4().hex}.pdf"
-        path.write_bytes(data)
-        try:
-            with self.store.writer():
+        # Written under the write lock: a writer that starts finds only files nobody is using
+        # in uploads/ (left by a crash or a full disk) and removes them (Store.purge).
+        with self.store.writer():
+            try:
+                uploads.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
                 kwargs = {"progress": progress} if progress else {}
                 report = ingest_file(path, self.settings, self.store, self.embedder, name=name, **kwargs)
-        finally:
-            path.unlink(missing_ok=True)  # the store keeps its own copy of what it ingested
+            finally:
+                path.unlink(missing_ok=True)  # the store keeps its own copy of what it ingested
         report.path = filename
         return report
 
@@ -97,6 +100,7 @@ class Engine:
 
     def search(self, query: str, manuals: Sequence[str] | None = None, k: int | None = None,
                kinds: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+        self.check_question(query)
         result = self.retriever.search(query, manuals, k, kinds)
         logs.event(log, "search", retrieve_ms=logs.ms(result.seconds), manuals=list(manuals or []) or "all",
                    kinds=list(kinds or []) or "all", hits=len(result.hits),
@@ -124,12 +128,23 @@ class Engine:
         chat = resolve_chat_model(self.settings, self.settings.store.path / "runtime")
         return Answerer(chat, self.settings.llm)
 
+    def check_question(self, question: str) -> None:
+        """Refuse a question over ``retrieval.max_question_chars`` before any model or index is touched."""
+        limit = self.settings.retrieval.max_question_chars
+        if len(question) > limit:
+            raise QuestionTooLong(len(question), limit)
+
     def ask(self, question: str, manuals: Sequence[str] | None = None, history: Sequence[Answer] = ()):  # type: ignore[no-untyped-def]
-        """Retrieve, then stream the answer: ``Status`` / ``Token`` events, then one ``Answer``.
+        """Retrieve, then stream the answer: one ``Evidence``, ``Status`` / ``Token`` events, then one ``Answer``.
 
         Follow-ups are rewritten into a standalone query from the earlier turns first,
-        so "and the tail lamp?" searches for what it means.
+        so "and the tail lamp?" searches for what it means. A question that is too long
+        raises ``QuestionTooLong`` here, at the call, not at the first event.
         """
+        self.check_question(question)
+        return self._ask(question, manuals, history)
+
+    def _ask(self, question: str, manuals: Sequence[str] | None, history: Sequence[Answer]):  # type: ignore[no-untyped-def]
         from rag.answer import Evidence, rewrite_query
 
         started = time.perf_counter()

@@ -45,3 +45,11 @@ class ManualNotFound(ManualragError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no manual named {name!r} in the library (see `manualrag list`)")
         self.name = name
+
+
+class QuestionTooLong(ManualragError):
+    def __init__(self, chars: int, limit: int) -> None:
+        super().__init__(
+            f"the question is {chars:,} characters long; the limit is {limit:,}: "
+            "ask about one thing, and quote only the lines that matter"
+        )

@@ -201,11 +201,27 @@ def event(logger: logging.Logger, name: str, level: int = logging.INFO, /, **fie
     logger.log(level, name, extra=safe, stacklevel=2)
 
 
+# Query parameters that carry credentials (?api_key=, ?token=, ?sig=, ?X-Amz-Credential=...).
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|auth|sig|credential|session|code", re.IGNORECASE)
+
+
 def safe_url(url: str) -> str:
-    """A URL fit to print: any user:password@ part dropped."""
-    parts = urlsplit(url)
+    """A URL fit to print: any user:password@ part dropped, secret-looking query values masked."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # not a URL a client could use: show none of it
+        return "(an invalid URL)"
     if parts.username or parts.password:
-        parts = parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else ""))
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+        parts = parts._replace(netloc=host + (f":{port}" if port else ""))
+    parts = parts._replace(fragment="")
+    if parts.query:
+        pairs = [p.partition("=") for p in parts.query.split("&")]
+        parts = parts._replace(
+            query="&".join(k + (s and ("=***" if _SECRET_PARAM.search(k) else s + v)) for k, s, v in pairs)
+        )
     return urlunsplit(parts)
 
 

@@ -74,6 +74,13 @@ class IngestSettings(BaseModel):
         60_000_000, description="Embedded images declaring more pixels than this are skipped (bomb guard)."
     )
     workers: int = Field(2, ge=1, le=64, description="Parallel processes for page parsing and OCR.")
+    parse_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Longest one manual's page reading and OCR may take in worker processes (`workers` >= 2, "
+        "12 pages or more); past it the manual fails with one line, its workers are stopped and the "
+        "write lock is released. Smaller manuals are read in the calling process and checked between pages.",
+    )
 
 
 class EmbedSettings(BaseModel):
@@ -109,6 +116,13 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(50, ge=5, le=1000, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     max_per_page: int = Field(2, ge=1, description="At most this many results from one page (diversity).")
+    max_question_chars: int = Field(
+        4000,
+        ge=100,
+        le=100_000,
+        description="Longest question accepted by search, ask, the CLI and the app, in characters "
+        "(a pasted log or page costs seconds of search and says nothing a short question doesn't).",
+    )
     image_weight: float = Field(
         0.5,
         ge=0,
@@ -207,10 +221,17 @@ class UiSettings(BaseModel):
         "figure gallery). Empty, and no OIDC configured: nobody can become staff.",
     )
     max_failed_logins: int = Field(
-        5, ge=1, description="Wrong staff passwords in a row before a browser session waits `lockout_s`."
+        5,
+        ge=1,
+        description="Wrong staff passwords in a row from one client address before it waits `lockout_s`; "
+        "the whole app waits after 4 times as many from all addresses. Counted in app.db: new tabs "
+        "and restarts do not reset it.",
     )
     lockout_s: float = Field(
-        60.0, ge=0, description="Wait after `max_failed_logins` wrong passwords, seconds."
+        60.0,
+        ge=0,
+        description="Wait after `max_failed_logins` wrong passwords, seconds; doubled after each "
+        "further lockout, up to an hour, until a correct password.",
     )
     oidc_server_metadata_url: str = Field(
         "",
@@ -237,6 +258,14 @@ class UiSettings(BaseModel):
     max_upload_mb: int = Field(
         200, ge=1, le=4096,
         description="Largest PDF accepted from the browser, MiB (also Streamlit's upload cap).",
+    )
+    max_queued_mb: int = Field(
+        2048, ge=1,
+        description="Uploads waiting to be ingested, all browsers together, MiB at most. They wait on disk "
+        "(`<store>/queue/`), not in memory; one past the limit is refused with a message.",
+    )
+    max_queued_mb_per_browser: int = Field(
+        600, ge=1, description="Uploads waiting to be ingested from one browser, MiB at most.",
     )
     page_dpi: int = Field(
         110, ge=50, le=300, description="Resolution of rendered manual pages in the viewer."

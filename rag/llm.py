@@ -18,6 +18,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from manualrag.errors import LlmUnavailable
+from manualrag.logs import safe_url
 from manualrag.settings import Settings
 from rag.local_llm import QWEN_CODER_1_5B, EmbeddedLlm, StatusCallback
 
@@ -73,7 +74,7 @@ class ChatModel:
     def base_url(self) -> str:
         if self.server is not None:
             return self.server.base_url if self.server.running else "the local model server"
-        return self._base_url
+        return safe_url(self._base_url)  # shown in messages, saved in app.db: never credentials
 
     @property
     def model(self) -> str:
@@ -264,6 +265,8 @@ class ChatModel:
             message = f"the LLM at {url} reported an error: {err.message}"
         else:
             message = f"the LLM at {url} failed: {type(err).__name__}: {err}"
+        if self._base_url:  # the client's own text may quote the URL it was given, credentials included
+            message = message.replace(self._base_url, url)
         return self._one_line(message)
 
     def _malformed(self) -> str:

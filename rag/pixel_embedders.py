@@ -25,17 +25,39 @@ Family = Literal["clip", "siglip"]
 MODEL_TYPES: dict[str, tuple[str, ...]] = {"clip": ("clip",), "siglip": ("siglip", "siglip2")}
 
 
+# Photos from phones and the figures ingest writes: nothing else is decoded (PIL opens dozens of
+# formats, each a parser a hostile file can aim at).
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+# Declared pixels at most, checked before decoding (PIL's own bomb limit errs at 179 million):
+# a 50-megapixel phone photo passes, a 20000x20000 PNG of a few kilobytes does not.
+MAX_IMAGE_PIXELS = 50_000_000
+_PIXEL_LIMIT = f"the limit is {MAX_IMAGE_PIXELS // 1_000_000} million pixels: send a smaller picture"
+# The pixel models read 224-384 px: a JPEG is decoded at 1/2-1/8 scale when that still covers it.
+DECODE_SIDE = 1024
+
+
 def open_image(path: Path):  # type: ignore[no-untyped-def]
     """An RGB PIL image, or a one-line error naming the file."""
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=IMAGE_FORMATS) as img:
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise UnreadableImage(f"image {path} is {width}x{height} pixels; {_PIXEL_LIMIT}")
+            if img.format == "JPEG":
+                img.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
             img.load()
             return img.convert("RGB")
     except FileNotFoundError as err:
         raise UnreadableImage(f"no such image: {path}") from err
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
+    except Image.UnidentifiedImageError as err:
+        raise UnreadableImage(
+            f"cannot read image {path}: only PNG, JPEG and WebP pictures are accepted"
+        ) from err
+    except Image.DecompressionBombError as err:  # PIL's own limit, met while opening
+        raise UnreadableImage(f"image {path} is too large; {_PIXEL_LIMIT}") from err
+    except (OSError, ValueError) as err:
         raise UnreadableImage(f"cannot read image {path}: {err}") from err
 
 

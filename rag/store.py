@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from manualrag.errors import StoreBusy, StoreError
+from manualrag.logs import safe_url
 from manualrag.settings import INGEST_VERSION, Settings
 from manualrag.types import ManualInfo, Record
 from rag.library import Library
@@ -56,7 +57,7 @@ def chroma_client(settings: Settings):  # type: ignore[no-untyped-def]
             client.heartbeat()
         except Exception as err:  # noqa: BLE001 - connection errors come in many types
             raise StoreError(
-                f"cannot reach the Chroma server at {url} ({type(err).__name__}); start it "
+                f"cannot reach the Chroma server at {safe_url(url)} ({type(err).__name__}); start it "
                 "(chroma run --path DIR --port N) or unset MANUALRAG_STORE__CHROMA_URL"
             ) from err
         return client
@@ -94,7 +95,8 @@ class Store:
         owner = (self.collection.metadata or {}).get("library")
         if settings.store.chroma_url and owner != metadata["library"]:
             raise StoreError(
-                f"the collection {self.collection_name} on {settings.store.chroma_url} belongs to another "
+                f"the collection {self.collection_name} on {safe_url(settings.store.chroma_url)} belongs "
+                "to another "
                 f"manualrag library, not the one in {self.root}: point MANUALRAG_STORE__PATH at the library "
                 "that wrote it, or give this one its own MANUALRAG_STORE__COLLECTION_PREFIX"
             )
@@ -247,7 +249,30 @@ class Store:
             self.library.forget(ingest_id)
             purged += 1
         self._drop_unused_pdfs()
+        self._drop_uploads()
         return purged
+
+    def drop_stale_uploads(self) -> int:
+        """At the app's start: drop what a crash or a full disk left in ``uploads/``; how many files.
+        Skipped while another process writes (the next writer's ``purge`` does it then)."""
+        try:
+            with self.write_lock(wait=False):
+                return self._drop_uploads()
+        except StoreBusy:
+            return 0
+
+    def _drop_uploads(self) -> int:
+        # An upload's file is written and deleted under the write lock (Engine.ingest_upload),
+        # so whatever is there when a writer starts belongs to nobody.
+        dropped = 0
+        uploads = self.root / "uploads"
+        for path in uploads.iterdir() if uploads.is_dir() else ():
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                dropped += 1
+        if dropped:
+            log.info("removed %d stale upload file(s) from %s", dropped, uploads)
+        return dropped
 
     def _drop_unused_pdfs(self) -> None:
         if not self.pdf_dir.exists():

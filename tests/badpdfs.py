@@ -224,3 +224,20 @@ def thousand_pages(path: Path, pages: int = 1000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc.save(path, garbage=3, deflate=True)
     return path
+
+
+def huge_scanned_page(path: Path, points: int = 12_000) -> Path:
+    """One page `points` a side (PDF allows 14,400) that is only an image of text: it goes to OCR,
+    which renders the whole page (1.1 billion pixels at 200 dpi for 12,000 points, uncapped)."""
+    from pdfgen import text_image
+
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=points, height=points)
+        scan = text_image([
+            "Close the main valve before you open the cabinet door.",
+            "Check that the supply is isolated and locked out first.",
+            "Then remove the four screws that hold the cover plate.",
+        ])
+        page.insert_image(pymupdf.Rect(0, 0, points, points), stream=scan)
+        doc.save(path)
+    return path

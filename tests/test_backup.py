@@ -224,3 +224,18 @@ def test_cli_backup_then_restore(archive: Path, tmp_path: Path, capsys: pytest.C
         "an existing archive is never overwritten"
     )
     assert "exists already" in capsys.readouterr().err
+
+
+def test_forced_restore_refuses_a_store_in_use(ingested_engine: Engine, tmp_path: Path) -> None:
+    settings = ingested_engine.settings
+    store = ingested_engine.store
+    archive = tmp_path / "library.tar.gz"
+    backup(settings, store.embedder_id, archive)
+    records = store.count()
+    with store.write_lock():  # an ingest (or an upload in the app) is writing to this store
+        began = time.monotonic()
+        with pytest.raises(BackupError, match=r"is in use: .*Stop `manualrag ingest`.*then restore again"):
+            restore(settings, archive, force=True)
+        assert time.monotonic() - began < 5, "refused at once, not after waiting for the writer"
+    assert (settings.store.path / "write.lock").exists(), "the lock file the writer holds is never deleted"
+    assert (settings.store.path / "library.db").exists() and store.count() == records, "nothing was cleared"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,32 @@ def test_search_unknown_manual_is_one_line_error(store: Path, capsys: pytest.Cap
     assert main(["search", "fuse", "--store", str(store), "--manual", "nope.pdf"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "nope.pdf" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("k", ["-5", "0", "201", "3.5", "many"])
+def test_search_k_is_1_to_200(store: Path, k: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "fuse", "--store", str(store), f"-k={k}"])
+    assert exit_.value.code == 2, f"-k {k} must be refused before searching"
+    err = capsys.readouterr().err
+    assert "-k" in err and ("1 to 200" in err or "whole number" in err), err
+    assert main(["search", "fuse", "--store", str(store), "-k", "200", "--json"]) == 0, "200 is allowed"
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_a_too_long_question_is_one_line_error(
+    store: Path, command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", "http://127.0.0.1:9/v1")  # never reached
+    question = "fuse " * 900  # 4,500 characters: over the 4,000 default
+    started = time.perf_counter()
+    assert main([command, question, "--store", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: the question is 4,500 characters long; the limit is 4,000: "
+        "ask about one thing, and quote only the lines that matter"
+    ), err
+    assert time.perf_counter() - started < 5, "refused before any model loads"
 
 
 def test_list_and_remove(store: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -345,6 +345,7 @@ def test_app_killed_and_restarted_keeps_everything(settings: Settings, embedder,
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(30)
             assert outside == [], f"the page fetched from outside the app: {outside}"
+            owner = context.cookies()  # the browser's owner token: its conversations are its own
             context.close()
 
         # Restarted on the same store: conversations, feedback and the library are all there.
@@ -352,6 +353,7 @@ def test_app_killed_and_restarted_keeps_everything(settings: Settings, embedder,
         _wait_healthy(server, url, log)
         with chromium() as browser:
             context = browser.new_context(viewport={"width": 1400, "height": 950})
+            context.add_cookies(owner)  # the same browser, reopened
             page = open_app(context, url)
             page.get_by_text("Recent conversations").click()
             page.get_by_role("button", name="How is the winch brake adjusted?").wait_for(timeout=30_000)

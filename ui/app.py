@@ -31,6 +31,7 @@ from ui import auth  # noqa: E402
 from ui.chat import chat_view, new_conversation, open_conversation  # noqa: E402
 from ui.gallery import gallery_view  # noqa: E402
 from ui.library import library_view, upload_panel  # noqa: E402
+from ui.owner import owner_token, remember_owner  # noqa: E402
 from ui.review import review_view  # noqa: E402
 from ui.safe import literal, one_line  # noqa: E402
 from ui.services import Ctx, services  # noqa: E402
@@ -75,7 +76,7 @@ def _sidebar(ctx: Ctx) -> tuple[str, list[str]]:
             on_click=new_conversation,
             width="stretch",
         )
-        recent = svc.conversations.recent(limit=15)
+        recent = svc.conversations.recent(owner_token(), limit=15)  # this browser's only
         if recent:
             with st.expander("Recent conversations"):
                 for conv in recent:
@@ -94,7 +95,8 @@ def _sidebar(ctx: Ctx) -> tuple[str, list[str]]:
         _model_status(ctx)
     else:
         _model_status_live(ctx)
-    auth.sign_in_panel(ctx.settings.ui)
+    auth.sign_in_panel(ctx.settings.ui, svc.throttle)
+    remember_owner()
     return view, scope
 
 

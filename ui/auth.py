@@ -1,7 +1,7 @@
 """Roles: every browser session is a technician until it proves it is support staff.
 
 Proof is the staff password (``MANUALRAG_UI__STAFF_PASSWORD``) or an OIDC sign-in
-through ``st.login`` whose e-mail is in ``MANUALRAG_UI__STAFF_EMAILS``. The role
+through ``st.login`` whose verified e-mail is in ``MANUALRAG_UI__STAFF_EMAILS``. The role
 lives in server-side session state under a key no widget uses, so a browser cannot
 set it; every staff action calls ``require_staff`` itself rather than trusting that
 its button was only shown to staff (a crafted or stale widget event still reaches
@@ -11,18 +11,17 @@ the handler).
 from __future__ import annotations
 
 import hmac
-import time
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import streamlit as st
 
 from manualrag.settings import UiSettings
+from manualrag.throttle import SignInThrottle
 
 Role = Literal["technician", "staff"]
 
 _STAFF = "_manualrag_staff_by_password"  # not a widget key: only this module sets it
-_FAILED = "_manualrag_failed_logins"
-_LOCKED_UNTIL = "_manualrag_locked_until"
 NOTICE = "_manualrag_notice"  # one-line messages for the next run of the page
 
 
@@ -38,11 +37,17 @@ def password_matches(given: str, settings: UiSettings) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def verified_email(user: Mapping[str, Any]) -> str:
+    """The signed-in account's e-mail, '' unless the identity provider says it verified it:
+    many providers let anyone type any address at sign-up, so an unverified one proves nothing."""
+    if not user.get("is_logged_in") or user.get("email_verified") is not True:
+        return ""
+    return str(user.get("email") or "")
+
+
 def _user_email() -> str:
     try:
-        if not st.user.is_logged_in:
-            return ""
-        return str(st.user.get("email") or "")
+        return verified_email(st.user.to_dict())
     except Exception:  # noqa: BLE001 - st.user without any auth configured may raise
         return ""
 
@@ -100,31 +105,40 @@ def staff_available(settings: UiSettings) -> bool:
 # -- the sign-in panel ------------------------------------------------------------------------------
 
 
-def _try_password(settings: UiSettings) -> None:
+def client_address() -> str:
+    """The connection's address, "local" for a browser on this machine (Streamlit gives None)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - outside a browser session there is no connection
+        address = None
+    return address if isinstance(address, str) and address else "local"
+
+
+def _try_password(settings: UiSettings, throttle: SignInThrottle) -> None:
     given = st.session_state.get("staff_password_input", "")
     st.session_state["staff_password_input"] = ""  # never kept in the session
-    locked_until = st.session_state.get(_LOCKED_UNTIL, 0.0)
-    if time.monotonic() < locked_until:
-        notify("error", f"Too many wrong passwords: wait {locked_until - time.monotonic():.0f} s.")
+    # Counted per address and app-wide in app.db (manualrag/throttle.py): a new tab, a new
+    # session or a restart of the app starts nothing from zero.
+    client = client_address()
+    wait = throttle.wait_s(client)
+    if wait > 0:
+        notify("error", f"Too many wrong passwords: wait {wait:.0f} s.")
         return
     if password_matches(given, settings):
+        throttle.succeeded(client)
         st.session_state[_STAFF] = True
-        st.session_state[_FAILED] = 0
         notify("success", "Signed in as support staff.")
         return
-    failed = st.session_state.get(_FAILED, 0) + 1
-    st.session_state[_FAILED] = failed
-    if failed >= settings.max_failed_logins:
-        st.session_state[_LOCKED_UNTIL] = time.monotonic() + settings.lockout_s
-        st.session_state[_FAILED] = 0
-    notify("error", "Wrong staff password.")
+    wait = throttle.failed(client, settings.max_failed_logins, settings.lockout_s)
+    locked = f" Too many wrong passwords: wait {wait:.0f} s." if wait else ""
+    notify("error", "Wrong staff password." + locked)
 
 
 def sign_out() -> None:
     st.session_state[_STAFF] = False
 
 
-def sign_in_panel(settings: UiSettings) -> None:
+def sign_in_panel(settings: UiSettings, throttle: SignInThrottle) -> None:
     """Sidebar panel: who this session is, and how to become staff."""
     current = role(settings)
     if current == "staff":
@@ -143,7 +157,7 @@ def sign_in_panel(settings: UiSettings) -> None:
         if settings.staff_password.get_secret_value():
             with st.form("staff_sign_in", clear_on_submit=True, border=False):
                 st.text_input("Staff password", type="password", key="staff_password_input")
-                st.form_submit_button("Sign in", on_click=_try_password, args=(settings,))
+                st.form_submit_button("Sign in", on_click=_try_password, args=(settings, throttle))
         if settings.oidc_enabled:
             if _authlib_missing():
                 st.caption("Single sign-on needs Authlib: pip install 'Authlib>=1.3.2'.")

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import streamlit as st
 
 from manualrag.conversations import Turn
+from manualrag.errors import QuestionTooLong
 from manualrag.types import Answer, BBox
 from rag.answer import Evidence
 from rag.embedders import accepts_images
 from ui import auth
 from ui.feedback import feedback_form
 from ui.jobs import AnswerJob
+from ui.owner import owner_token
 from ui.photo import PHOTO_TYPES, photo_panel, photo_search, split_submission
 from ui.photo import RESULT as PHOTO_RESULT
 from ui.render import figure_label, thumbnail
@@ -101,13 +103,19 @@ def copy_text(answer: Answer) -> str:
 
 
 def current_conversation(svc: Services) -> str | None:
+    """The open conversation: only ever one this browser owns."""
     cid = st.session_state.get(CONVERSATION)
-    if cid is None and st.query_params.get("c"):
-        # A reload keeps the conversation: its id is in the URL.
-        cid = st.query_params["c"]
-        if svc.conversations.get(cid) is None:
-            cid = None
-        st.session_state[CONVERSATION] = cid
+    from_url = cid is None and bool(st.query_params.get("c"))
+    if from_url:
+        cid = st.query_params["c"]  # a reload keeps the conversation: its id is in the URL
+    if cid is not None and svc.conversations.owned(cid, owner_token()) is None:
+        # Someone else's id (a shared link, a guess) and an unknown one get the same answer,
+        # so an id reveals nothing; asked again on every run, not only when the URL is read.
+        if from_url:
+            st.warning("Conversation not found. Conversations open only in the browser that started them.")
+        st.query_params.pop("c", None)
+        cid = None
+    st.session_state[CONVERSATION] = cid
     return cid
 
 
@@ -150,12 +158,16 @@ def chat_view(ctx: Ctx, scope: list[str]) -> None:
     question, photo = split_submission(submitted)
     if photo is not None:
         st.session_state[PHOTO_RESULT] = photo_search(svc.engine, photo.name, photo.getvalue(), scope)
-    if question and question.strip():
+    limit = ctx.settings.retrieval.max_question_chars
+    if len(question or "") > limit:
+        # Said, not silently cut: the box's own max_chars would drop the end of a pasted question.
+        st.error(literal(str(QuestionTooLong(len(question or ""), limit))))
+    elif question and question.strip():
         if job is not None and not job.done:
             auth.notify("info", "Still answering the previous question: ask again when it is done.")
         else:
             if cid is None:
-                cid = svc.conversations.create(question)
+                cid = svc.conversations.create(question, owner=owner_token())
                 open_conversation(cid)
             history = [t.answer for t in turns if not t.answer.error][-HISTORY_TURNS:]
             job = AnswerJob(svc.engine, svc.conversations, cid, question.strip(), scope, history)

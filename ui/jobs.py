@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from manualrag.conversations import Conversations
@@ -101,7 +104,8 @@ class AnswerJob:
         except ManualragError as err:
             answer = Answer(question=self.question, text="", error=str(err), answerable=False)
         except Exception as err:  # noqa: BLE001 - the page shows one line, the log keeps the traceback
-            log.exception("answering %r failed", self.question)
+            # The conversation's id, never the question: questions stay in app.db, out of the log.
+            log.exception("answering a question in conversation %s failed", self.conversation_id)
             answer = Answer(
                 question=self.question,
                 text="",
@@ -122,7 +126,7 @@ class AnswerJob:
                 finished_at=self.finished_at,
             )
         except Exception:  # noqa: BLE001 - a full disk must not leave the page waiting forever
-            log.exception("saving the answer to %r failed", self.question)
+            log.exception("saving an answer in conversation %s failed", self.conversation_id)
         self.done = True
         self._bump()
 
@@ -147,8 +151,10 @@ class UploadJob:
     report: IngestReport | None = None
     submitted_at: float = field(default_factory=time.time)
     finished_at: float | None = None
-    data: bytes = field(default=b"", repr=False)
+    spilled: Path | None = None  # where the upload waits for its turn (on disk, not in memory)
+    owner: str = ""  # the browser that sent it (its owner token): queue caps count per browser
     manual: str = ""  # the manual's name in the library
+    may_replace: bool = False  # staff's uploads may replace a manual of the same name
 
     @property
     def active(self) -> bool:
@@ -174,16 +180,56 @@ def summary(report: IngestReport) -> str:
     return text
 
 
+def _name_taken(name: str, where: str) -> str:
+    place = "is already in the library" if where == "library" else "is already being added"
+    return f"a different manual named {name} {place}: rename the file, or ask support staff to replace it"
+
+
+def _unlink(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _drop_dead_queues(root: Path) -> None:
+    """Remove the queue folders of processes that no longer run (a crashed or killed app)."""
+    for folder in root.iterdir() if root.is_dir() else ():
+        if not folder.name.isdigit() or int(folder.name) == os.getpid():
+            continue
+        try:
+            os.kill(int(folder.name), 0)
+            continue  # alive: another app on this store, with its own queue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, another user's
+
+
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
 class UploadQueue:
-    """Checks uploads, then ingests them one at a time in a worker thread."""
+    """Checks uploads, then ingests them one at a time in a worker thread.
 
-    def __init__(self, engine: Engine, max_bytes: int) -> None:
+    Waiting uploads are files under ``<store>/queue/<pid>/`` (not ``uploads/``, which every
+    writer empties), capped in total and per browser: a queue of 200 MiB PDFs held in memory
+    had no bound. The folder is this process's: folders of processes that are gone (a crash,
+    a SIGKILL) are removed when a queue starts.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_bytes: int,
+        max_queued_bytes: int = 2 << 30,
+        max_queued_per_owner: int = 600 << 20,
+    ) -> None:
         self.engine = engine
         self.max_bytes = max_bytes
+        self.max_queued_bytes = max_queued_bytes
+        self.max_queued_per_owner = max_queued_per_owner
+        self.spill_dir = engine.settings.store.path / "queue" / str(os.getpid())
+        _drop_dead_queues(self.spill_dir.parent)
         self._jobs: dict[str, UploadJob] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -191,12 +237,12 @@ class UploadQueue:
 
     # -- submitting -------------------------------------------------------------------------
 
-    def submit_upload(self, filename: str, data: bytes, *, may_replace: bool) -> UploadJob:
+    def submit_upload(self, filename: str, data: bytes, *, may_replace: bool, owner: str = "") -> UploadJob:
         """Queue one uploaded file, or return it already rejected with the reason."""
         from ingest.pipeline import safe_manual_name
 
         name = safe_manual_name(filename)
-        job = UploadJob(id=uuid.uuid4().hex, filename=filename, size=len(data), manual=name)
+        job = UploadJob(id=uuid.uuid4().hex, filename=filename, size=len(data), manual=name, owner=owner)
         if len(data) > self.max_bytes:
             return self._finish_early(
                 job, "rejected", f"too large ({_mib(len(data))}; the limit is {_mib(self.max_bytes)})"
@@ -218,20 +264,56 @@ class UploadQueue:
                 return self._finish_early(
                     job, "duplicate", f"already being added as {twin.manual}", locked=True
                 )
-            taken = any(m.name == name for m in self.engine.manuals())
+            taken = self._taken(name)
             if taken and not may_replace:
-                return self._finish_early(
-                    job,
-                    "rejected",
-                    f"a different manual named {name} is already in the library: rename the file, "
-                    "or ask support staff to replace it",
-                    locked=True,
-                )
-            job.data = data
+                return self._finish_early(job, "rejected", _name_taken(name, taken), locked=True)
+            full = self._queue_full(job)
+            if full:
+                return self._finish_early(job, "rejected", full, locked=True)
+            try:
+                self.spill_dir.mkdir(parents=True, exist_ok=True)
+                job.spilled = self.spill_dir / f"{job.id}.pdf"
+                job.spilled.write_bytes(data)
+            except OSError as err:
+                _unlink(job.spilled)
+                why = f"could not be queued ({err.strerror or err}): try again later"
+                return self._finish_early(job, "rejected", why, locked=True)
+            job.may_replace = may_replace
             self._jobs[job.id] = job
             self._forget_old()
         self._start()
         return job
+
+    def _taken(self, name: str) -> str:
+        """Where a manual of this name already is ('library' or 'queue'), '' when the name is free.
+
+        Names compare case-insensitively: "P200.pdf" must not stand in for "p200.pdf". Uploads
+        still queued count too, or a second upload of another file under the same name would
+        replace the first as soon as both were ingested.
+        """
+        key = name.casefold()
+        if any(m.name.casefold() == key for m in self.engine.manuals()):
+            return "library"
+        if any(j.active and j.kind == "upload" and j.manual.casefold() == key for j in self._jobs.values()):
+            return "queue"
+        return ""
+
+    def _queue_full(self, job: UploadJob) -> str:
+        """Why ``job`` would overfill the queue ('' when it fits); the lock is held."""
+        waiting = [j for j in self._jobs.values() if j.active and j.spilled is not None]
+        total = sum(j.size for j in waiting) + job.size
+        if total > self.max_queued_bytes:
+            return (
+                f"the upload queue is full ({_mib(total - job.size)} waiting; the limit is "
+                f"{_mib(self.max_queued_bytes)}): add it when the uploads before it are done"
+            )
+        mine = sum(j.size for j in waiting if j.owner == job.owner) + job.size
+        if job.owner and mine > self.max_queued_per_owner:
+            return (
+                f"your uploads waiting to be added would pass {_mib(self.max_queued_per_owner)}: "
+                "add it when yours before it are done"
+            )
+        return ""
 
     def _forget_old(self) -> None:
         # Finished jobs are kept a day for the pages that show them, then dropped.
@@ -308,8 +390,15 @@ class UploadQueue:
         try:
             if job.kind == "reingest":
                 report = self.engine.reingest(job.manual, progress)
+            elif not job.may_replace and any(
+                m.name.casefold() == job.manual.casefold() for m in self.engine.manuals()
+            ):
+                # Added by another process (`manualrag ingest`) while this one waited its turn.
+                job.state, job.message = "rejected", _name_taken(job.manual, "library")
+                return
             else:
-                report = self.engine.ingest_upload(job.data, job.filename, progress)
+                assert job.spilled is not None
+                report = self.engine.ingest_upload(job.spilled.read_bytes(), job.filename, progress)
             job.report = report
             if report.status == "failed":
                 job.state, job.message = "failed", report.error or "could not be read"
@@ -324,5 +413,5 @@ class UploadQueue:
             log.exception("ingest of upload %r failed", job.filename)
             job.state, job.message = "failed", f"unexpected error ({type(err).__name__}); nothing was kept"
         finally:
-            job.data = b""  # the store keeps its own copy
+            _unlink(job.spilled)  # the store keeps its own copy
             job.finished_at = time.time()

@@ -12,6 +12,7 @@ import streamlit as st
 from manualrag.errors import ManualragError
 from ui import auth
 from ui.jobs import UploadJob
+from ui.owner import owner_token
 from ui.safe import literal
 from ui.services import Ctx
 
@@ -37,7 +38,9 @@ def upload_panel(ctx: Ctx) -> None:
         mine = st.session_state.setdefault(MY_UPLOADS, [])
         staff = ctx.staff  # staff may replace a manual of the same name; technicians may not
         for file in files:
-            job = ctx.svc.uploads.submit_upload(file.name, file.getvalue(), may_replace=staff)
+            job = ctx.svc.uploads.submit_upload(
+                file.name, file.getvalue(), may_replace=staff, owner=owner_token()
+            )
             mine.append(job.id)
         st.session_state[UPLOADER_GENERATION] = generation + 1
         st.rerun()  # a fresh, empty file picker; the jobs show below

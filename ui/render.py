@@ -12,11 +12,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from ingest.page_ocr import render, render_dpi
 from manualrag.types import BBox
 
 OUTLINE = (220, 30, 30)  # red reads on both white paper and grey scans
 OUTLINE_WIDTH = 4
 PAD_POINTS = 4.0  # the outline sits just outside the cited text, not on it
+# A page on screen needs far fewer pixels than OCR: an A4 page at 110 dpi is 1.1 million.
+VIEW_MAX_PIXELS = 8_000_000
 
 
 def figure_label(figure: str, page: int) -> str:
@@ -34,7 +37,7 @@ def _page_png(
     with pymupdf.open(pdf) as doc:
         count = doc.page_count
         page = doc[number - 1]
-        pix = page.get_pixmap(dpi=dpi)
+        pix, used = render(page, min(dpi, render_dpi(page.rect, dpi, VIEW_MAX_PIXELS)))
         img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
         if bbox is not None:
             rect = pymupdf.Rect(bbox)
@@ -42,7 +45,7 @@ def _page_png(
                 rect.x0 - PAD_POINTS, rect.y0 - PAD_POINTS, rect.x1 + PAD_POINTS, rect.y1 + PAD_POINTS
             )
             # Boxes are in unrotated page space; the pixmap shows the page as displayed.
-            shown = rect * page.rotation_matrix * pymupdf.Matrix(dpi / 72, dpi / 72)
+            shown = rect * page.rotation_matrix * pymupdf.Matrix(used / 72, used / 72)
             ImageDraw.Draw(img).rectangle(
                 (shown.x0, shown.y0, shown.x1, shown.y1), outline=OUTLINE, width=OUTLINE_WIDTH
             )

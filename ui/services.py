@@ -20,6 +20,7 @@ from manualrag.conversations import Conversations
 from manualrag.engine import Engine
 from manualrag.errors import ManualragError
 from manualrag.settings import Settings
+from manualrag.throttle import SignInThrottle
 from ui.jobs import UploadQueue
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Services:
     conversations: Conversations
     uploads: UploadQueue
     warmup: Warmup
+    throttle: SignInThrottle
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -66,16 +68,22 @@ def _build(key: str, _settings: Settings) -> Services:
     # JSON or text logs with per-request timings, secrets masked (MANUALRAG_LOG__*).
     logs.configure(_settings, default_level="INFO")
     engine = Engine(_settings)
-    engine.store  # noqa: B018 - open the store now: the library list needs it on the first page
+    engine.store.drop_stale_uploads()  # opens the store now (the first page lists the library)
     conversations = Conversations(_settings.store.path / "app.db")
-    uploads = UploadQueue(engine, _settings.ui.max_upload_mb * (1 << 20))
-    return Services(engine, conversations, uploads, Warmup(engine))
+    ui = _settings.ui
+    uploads = UploadQueue(
+        engine, ui.max_upload_mb << 20, ui.max_queued_mb << 20, ui.max_queued_mb_per_browser << 20
+    )
+    throttle = SignInThrottle(_settings.store.path / "app.db")
+    return Services(engine, conversations, uploads, Warmup(engine), throttle)
 
 
 def services(settings: Settings) -> Services:
     # The UI group (passwords, page dpi) is read fresh on every run and shapes
     # nothing built here; everything else does.
-    key = settings.model_dump_json(exclude={"ui"}) + f"|{settings.ui.max_upload_mb}"
+    ui = settings.ui
+    key = settings.model_dump_json(exclude={"ui"}) + f"|{ui.max_upload_mb}|{ui.max_queued_mb}"
+    key += f"|{ui.max_queued_mb_per_browser}"
     return _build(key, settings)
 
 

@@ -9,6 +9,7 @@ and the app's `UploadQueue`, as the web app sends them.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -260,6 +261,19 @@ def test_hostile_upload_names(engine: Engine, tmp_path: Path, monkeypatch: pytes
     assert strays(store) == [], "only the store's own files"
 
 
+def test_uploads_left_by_a_crash_are_removed(engine: Engine, tmp_path: Path) -> None:
+    uploads = engine.store.root / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "0f3a.pdf").write_bytes(b"%PDF-1.7 half written by a process that died")
+    with engine.store.write_lock():  # another process is writing: its upload may be in there
+        assert engine.store.drop_stale_uploads() == 0 and (uploads / "0f3a.pdf").exists()
+    assert engine.store.drop_stale_uploads() == 1, "at the app's start, with nobody writing"
+    (uploads / "1b2c.pdf").write_bytes(b"%PDF-1.7 left by a full disk")
+    data = bad.tiny_manual(tmp_path / "t.pdf", "crane C9").read_bytes()
+    assert engine.ingest_upload(data, "t.pdf").status == "ingested"
+    assert list(uploads.iterdir()) == [], "the next writer removes what it finds, and its own file"
+
+
 def test_same_file_uploaded_twice_at_once(engine: Engine, tmp_path: Path) -> None:
     data = bad.tiny_manual(tmp_path / "twice.pdf", "crane C9", pages=2).read_bytes()
     engine.store  # noqa: B018 - opened before the race, as the app does
@@ -302,6 +316,41 @@ def test_app_upload_queue_refuses_the_twin(engine: Engine, tmp_path: Path) -> No
     assert [m.name for m in engine.manuals()] == ["twin.pdf"]
 
 
+def test_a_technician_upload_never_replaces_a_manual(engine: Engine, tmp_path: Path) -> None:
+    from ui.jobs import UploadQueue
+
+    first = bad.tiny_manual(tmp_path / "a.pdf", "pump P7").read_bytes()
+    other = bad.tiny_manual(tmp_path / "b.pdf", "winch W2").read_bytes()
+    lookalike = bad.tiny_manual(tmp_path / "c.pdf", "crane C9").read_bytes()
+    staffs = bad.tiny_manual(tmp_path / "d.pdf", "valve V4").read_bytes()
+    queue = UploadQueue(engine, max_bytes=10 << 20)
+    with engine.store.write_lock():  # the first upload waits its turn: it is in the queue, not the library
+        queued = queue.submit_upload("pump.pdf", first, may_replace=False)
+        second = queue.submit_upload("pump.pdf", other, may_replace=False)
+        # Fullwidth letters: NFKC folds them into "PUMP.pdf", which must not pose as "pump.pdf".
+        posing = queue.submit_upload("ＰＵＭＰ.pdf", lookalike, may_replace=False)
+        assert queued.active, queued
+    assert second.state == "rejected" and "pump.pdf is already being added" in second.message, second
+    assert posing.manual == "PUMP.pdf", "the name is NFKC-normalised"
+    assert posing.state == "rejected" and "PUMP.pdf is already being added" in posing.message, posing
+    deadline = time.monotonic() + 300
+    while queued.active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert queued.state == "done", queued.message
+    again = queue.submit_upload("Pump.pdf", other, may_replace=False)
+    assert again.state == "rejected" and "is already in the library" in again.message, again
+    (info,) = engine.manuals()
+    assert info.sha256 == hashlib.sha256(first).hexdigest(), "the first upload is still the manual"
+
+    # Staff may replace it.
+    replaced = queue.submit_upload("pump.pdf", staffs, may_replace=True)
+    while replaced.active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replaced.state == "done" and replaced.message.startswith("replaced"), replaced.message
+    (info,) = engine.manuals()
+    assert info.sha256 == hashlib.sha256(staffs).hexdigest()
+
+
 # -- the long manual ------------------------------------------------------------------------------
 
 
@@ -313,6 +362,55 @@ def test_thousand_page_manual(engine: Engine, tmp_path: Path) -> None:
     assert report.chunks >= 1000 and report.warnings == [], report
     hits = engine.search("When does valve V0777 close?", k=3).hits
     assert hits and hits[0].page == 777, [h.page for h in hits]
+
+
+HUGE_POINTS = 12_000  # PDF pages may be up to 14,400 points a side
+
+
+def test_a_huge_page_renders_within_the_pixel_cap(tmp_path: Path) -> None:
+    """A 12,000-point page, rendered whole for OCR (200 dpi: 1.1 billion pixels uncapped) and for
+    the page viewer, in a fresh process: the renders are capped, so peak RSS stays small."""
+    import pymupdf
+
+    pdf = tmp_path / "huge.pdf"
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=HUGE_POINTS, height=HUGE_POINTS)
+        page.insert_text((600, 600), "TERMINAL X1 MAIN SUPPLY", fontsize=240)
+        doc.save(pdf)
+    script = f"""
+import json, resource, time, pymupdf
+from ingest.ocr import get_engine
+from ingest.page_ocr import MAX_RENDER_PIXELS, LineReader, ocr_region, render
+from ui.render import VIEW_MAX_PIXELS, page_png
+from PIL import Image
+import io
+engine = get_engine("rapidocr", threads=1)
+doc = pymupdf.open({str(pdf)!r})
+page = doc[0]
+began = time.perf_counter()
+pix, dpi = render(page, 200)
+pixels = pix.width * pix.height
+del pix
+lines = ocr_region(page, tuple(page.rect), [], 200, engine)
+word = LineReader(page, 200, engine).read((560, 330, 3900, 660))
+png, _ = page_png(__import__("pathlib").Path({str(pdf)!r}), 1, None, 110)
+shown = Image.open(io.BytesIO(png)).size
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"pixels": pixels, "cap": MAX_RENDER_PIXELS, "dpi": dpi, "text": " ".join(t for _, t in lines),
+                  "word": word, "shown": shown, "view_cap": VIEW_MAX_PIXELS, "peak_mb": peak,
+                  "seconds": time.perf_counter() - began}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ORT_DISABLE_TELEMETRY": "1"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
+                         check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"\nhuge page: {result}")
+    assert result["pixels"] <= result["cap"] and result["dpi"] < 200, f"the OCR render is capped: {result}"
+    assert result["shown"][0] * result["shown"][1] <= result["view_cap"], f"the viewer's render is capped: {result}"
+    assert "SUPPLY" in result["text"].upper(), f"the scaled-down render is still read: {result}"
+    # Uncapped, the OCR render alone is 3.3 GB (1.1 billion RGB pixels) and the viewer's 1 GB.
+    assert result["peak_mb"] < 1200, f"peak RSS {result['peak_mb']:.0f} MB (RapidOCR itself is ~0.45 GB)"
 
 
 def test_bomb_is_never_decoded(tmp_path: Path) -> None:
@@ -352,3 +450,33 @@ print(json.dumps({{"blocks": blocks, "ocr_calls": Counting.calls, "ocr": page.oc
     assert result["ocr_calls"] == 0 and not result["ocr"], f"the bomb page went to OCR: {result}"
     # Decoded, the bomb is 243 MB (page 3), and so is the image declaring its size on page 2.
     assert result["grown_mb"] < 80, f"an image was decoded: RSS grew {result['grown_mb']:.0f} MB"
+
+
+def test_queued_uploads_wait_on_disk_within_caps(engine: Engine, tmp_path: Path) -> None:
+    from ui.jobs import UploadQueue
+
+    stale = engine.store.root / "queue" / "999999999"  # a queue folder of a process that is gone
+    stale.mkdir(parents=True)
+    (stale / "old.pdf").write_bytes(b"%PDF-1.7 queued when the app was killed")
+    files = [bad.tiny_manual(tmp_path / f"m{n}.pdf", f"pump P{n}").read_bytes() for n in range(4)]
+    size = max(len(f) for f in files)
+    queue = UploadQueue(engine, max_bytes=10 << 20, max_queued_bytes=3 * size, max_queued_per_owner=2 * size)
+    assert not stale.exists(), "a dead process's queue folder is removed when a queue starts"
+    with engine.store.write_lock():  # nothing is ingested yet: everything waits in the queue
+        first = queue.submit_upload("m0.pdf", files[0], may_replace=False, owner="browser-a")
+        second = queue.submit_upload("m1.pdf", files[1], may_replace=False, owner="browser-a")
+        third = queue.submit_upload("m2.pdf", files[2], may_replace=False, owner="browser-a")
+        other = queue.submit_upload("m3.pdf", files[3], may_replace=False, owner="browser-b")
+        assert first.active and second.active, (first.message, second.message)
+        assert third.state == "rejected" and "your uploads waiting to be added would pass" in third.message
+        assert other.active, "another browser still has room in the queue"
+        late = queue.submit_upload("m2.pdf", files[2], may_replace=False, owner="browser-c")
+        assert late.state == "rejected" and "the upload queue is full" in late.message, late.message
+        spilled = sorted(p.name for p in queue.spill_dir.iterdir())
+        assert spilled == sorted(f"{j.id}.pdf" for j in (first, second, other)), "queued uploads wait on disk"
+        assert not hasattr(first, "data"), "no job keeps its file in memory"
+    deadline = time.monotonic() + 300
+    while queue.busy() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [j.state for j in (first, second, other)] == ["done"] * 3
+    assert list(queue.spill_dir.iterdir()) == [], "each file is removed once ingested"

@@ -140,6 +140,23 @@ def test_connection_refused(refused_url: str, mode: str) -> None:
     assert "MANUALRAG_LLM__BASE_URL" in message and SECRET not in message
 
 
+@pytest.mark.parametrize("mode", ["stream", "complete"])
+def test_credentials_in_the_url_are_never_shown(refused_url: str, fake_llm: FakeLlm, mode: str) -> None:
+    # A proxy's URL with a login and a signed query: the user sees where, never with what.
+    secret_url = refused_url.replace("://", "://ops:hunter2-pw@") + "?api-version=2024&api_key=q-secret-77"
+    with pytest.raises(LlmUnavailable) as err:
+        _call(_chat(secret_url), mode)
+    message = str(err.value)
+    assert "hunter2-pw" not in message and "q-secret-77" not in message, message
+    assert f"cannot connect to the LLM at {refused_url}?api-version=2024&api_key=***" in message, message
+
+    fake_llm.script = [Reply(status=503)]
+    served = fake_llm.url.replace("://", "://ops:hunter2-pw@") + "?token=q-secret-77"
+    with pytest.raises(LlmUnavailable) as err:
+        _call(_chat(served), mode)
+    assert "hunter2-pw" not in str(err.value) and "q-secret-77" not in str(err.value), str(err.value)
+
+
 # -- choosing the model --------------------------------------------------------------------------
 
 
@@ -257,7 +274,48 @@ def test_embedded_server_start_status_and_clean_stop(tmp_path: Path) -> None:
     assert not server.running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # reaped: the process no longer exists
-    assert (tmp_path / "run" / "llama-server.log").stat().st_size > 0, "its output went to the log"
+    assert (tmp_path / "run" / f"llama-server-{os.getpid()}.log").stat().st_size > 0, "its output went to the log"
+
+
+def test_a_squatter_on_the_port_is_not_taken_for_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local process answers on the port first and lists the model's alias: the server
+    must not be fooled (it waits for this start's secret alias, which only the real child has)."""
+    import urllib.parse
+
+    from rag import local_llm
+
+    squatter = FakeLlm()
+    squatter.models = [EmbeddedLlm(smollm_path(), tmp_path / "run").alias]  # it knows the alias
+    squatter_port = urllib.parse.urlsplit(squatter.url).port
+    ports, really_free = iter([squatter_port]), local_llm.free_port
+    # The first free port handed out is the squatter's (as if it had bound it just before
+    # the server); later ones are really free.
+    monkeypatch.setattr(local_llm, "free_port", lambda: next(ports, None) or really_free())
+    server = EmbeddedLlm(smollm_path(), tmp_path / "run", context_tokens=512, threads=1, start_timeout_s=60)
+    try:
+        server.start()
+        assert server._port != squatter_port, "the squatter's port must not be taken for the server's"
+        assert server.running
+        reply = ChatModel(server=server, max_retries=0, max_tokens=4).complete(HELLO)
+        assert isinstance(reply, str)
+        assert not [r for r in squatter.requests if r.method == "POST"], "no question went to the squatter"
+    finally:
+        server.close()
+        squatter.close()
+
+
+def test_every_process_has_its_own_server_log(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from rag.local_llm import EmbeddedLlm; " \
+        "print(EmbeddedLlm(Path('m.gguf'), Path(sys.argv[1])).log_path)"
+    theirs = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[2]).stdout.strip()  # fmt: skip
+    mine = EmbeddedLlm(Path("m.gguf"), tmp_path).log_path
+    assert mine.parent == Path(theirs).parent and mine != Path(theirs), (mine, theirs)
 
 
 def test_server_that_dies_while_loading_says_why(tmp_path: Path) -> None:
@@ -268,7 +326,7 @@ def test_server_that_dies_while_loading_says_why(tmp_path: Path) -> None:
     with pytest.raises(LlmUnavailable) as err:
         server.start()
     message = str(err.value)
-    assert "exited while loading broken.gguf" in message and "llama-server.log" in message
+    assert "exited while loading broken.gguf" in message and f"llama-server-{os.getpid()}.log" in message
     assert "\n" not in message and len(message) < 2000, "one line, the log's last lines"
     assert not server.running
 

@@ -161,6 +161,51 @@ def test_unreadable_photo(models: dict[str, Path], tmp_path: Path) -> None:
         embedder.embed_images([tmp_path / "missing.jpg"])
 
 
+def _png_bomb(path: Path, side: int) -> Path:
+    """A valid 1-bit PNG of side x side pixels that is a few kilobytes on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    packed = zlib.compressobj(9)
+    idat = b"".join(packed.compress(row) for _ in range(side)) + packed.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_photos_are_png_jpeg_or_webp_within_a_pixel_cap(tmp_path: Path) -> None:
+    import resource
+
+    from PIL import Image
+
+    from rag.pixel_embedders import open_image
+
+    for fmt in ("GIF", "BMP", "TIFF"):
+        other = tmp_path / f"photo.{fmt.lower()}"
+        Image.new("RGB", (32, 32), "red").save(other, format=fmt)
+        with pytest.raises(UnreadableImage, match="only PNG, JPEG and WebP"):
+            open_image(other)
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        fine = tmp_path / f"ok.{fmt.lower()}"
+        Image.new("RGB", (64, 48), "red").save(fine, format=fmt)
+        assert open_image(fine).size == (64, 48), f"a {fmt} photo opens"
+
+    big = _png_bomb(tmp_path / "big.png", 9_000)  # 81 million pixels: under PIL's own bomb limit
+    bomb = _png_bomb(tmp_path / "bomb.png", 20_000)  # 400 million pixels in a few KB
+    assert bomb.stat().st_size < 200_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnreadableImage, match="is 9000x9000 pixels; the limit is 50 million pixels"):
+        open_image(big)
+    with pytest.raises(UnreadableImage, match="is too large; the limit is 50 million pixels"):
+        open_image(bomb)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 50, f"refused before decoding: peak RSS grew {grown_mb:.0f} MB"
+
+
 # -- ingest and search: both modalities in one collection ------------------------------------------------
 
 

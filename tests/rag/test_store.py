@@ -101,3 +101,21 @@ def test_server_collection_refuses_a_second_library(settings: Settings, tmp_path
     first.library.close()
     again = Store(settings, "test-embedder")  # the same library (same folder) may reopen it
     assert again.count() == 1
+
+
+def test_an_unreachable_server_is_named_without_its_credentials(tmp_path: Path) -> None:
+    import socket
+
+    from rag.store import chroma_client
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: nothing answers there
+        port = closed.getsockname()[1]
+        settings = Settings(_env_file=None)
+        settings.store.path = tmp_path / "store"
+        settings.store.chroma_url = f"http://admin:chroma-pw-42@127.0.0.1:{port}?token=t-secret-9"
+        with pytest.raises(StoreError) as err:
+            chroma_client(settings)
+    message = str(err.value)
+    assert "chroma-pw-42" not in message and "t-secret-9" not in message, message
+    assert f"the Chroma server at http://127.0.0.1:{port}?token=***" in message, message

@@ -14,6 +14,7 @@ from typing import Any
 from uihelpers import Reply, all_text, ask, button, sign_in, switch_view, tiny_manual, wait_for
 
 from manualrag.conversations import Conversations
+from ui.owner import _TOKEN as OWNER_TOKEN
 
 WIRING = "Show me the controller wiring diagram."
 CITE_ALL = "The controller wiring is drawn in the diagram [1] [2] [3]."
@@ -83,11 +84,40 @@ def test_follow_up_and_new_conversation_survive_a_restart(
     at = button(at, "New conversation").click().run()
     assert not at.chat_message and "Ask a question" in all_text(at), "a new conversation starts empty"
 
-    # A reload (or a restarted server) finds the conversation again from the URL.
+    # A reload (or a restarted server) finds the conversation again from the URL, in the same
+    # browser: its owner token (a cookie in a real browser, tests/ui/test_privacy.py) comes along.
+    token = at.session_state[OWNER_TOKEN]
     again = make_app(store_copy, fake_llm.url)
+    again.session_state[OWNER_TOKEN] = token
     again.query_params["c"] = cid
     again.run()
     assert len([m for m in again.chat_message if m.name == "assistant"]) == 2, "the conversation survives"
+    assert WIRING[:40] in all_text(again), "this browser's recent conversations list it"
+
+    # Another browser (another token) gets "not found", neither the answers nor the list.
+    other = make_app(store_copy, fake_llm.url)
+    other.query_params["c"] = cid
+    other.run()
+    assert not other.chat_message, "another browser must not see the conversation"
+    assert "Conversation not found" in all_text(other), "a foreign id reads as not found"
+    assert WIRING[:40] not in all_text(other), "another browser must not list the conversation"
+
+
+def test_a_too_long_question_is_refused(make_app: Any, store_copy: Path, fake_llm: Any) -> None:
+    at = make_app(store_copy, fake_llm.url).run()
+    at = ask(at, "fuse " * 900)
+    assert "the question is 4,500 characters long; the limit is 4,000" in all_text(at), all_text(at)
+    assert not at.chat_message, "nothing is asked"
+    assert not [r for r in fake_llm.requests if r.method == "POST"], "the model never sees it"
+    assert _db(store_copy).answers() == [], "no turn is saved"
+
+
+def test_the_app_start_removes_stale_uploads(make_app: Any, store_copy: Path, fake_llm: Any) -> None:
+    stale = store_copy / "uploads" / "5e1d.pdf"
+    stale.parent.mkdir(exist_ok=True)  # the sample store's upload left the (empty) folder
+    stale.write_bytes(b"%PDF-1.7 left by a crashed upload")
+    at = make_app(store_copy, fake_llm.url).run()
+    assert not at.exception and not stale.exists(), "the app removes uploads nobody is writing"
 
 
 def test_real_llm_streams_an_answer(make_app: Any, sample_store: Path, smollm_url: str) -> None:
@@ -99,7 +129,7 @@ def test_real_llm_streams_an_answer(make_app: Any, sample_store: Path, smollm_ur
     at = make_app(sample_store, smollm_url)  # sets the environment the app reads
     settings = Settings(_env_file=None)
     conversations = _db(sample_store)
-    cid = conversations.create("fault code")
+    cid = conversations.create("fault code", owner="a" * 64)
     job = AnswerJob(Engine(settings), conversations, cid, "What does fault code F07452 mean?", [], [])
     lengths = set()
     while not job.done:
@@ -111,6 +141,7 @@ def test_real_llm_streams_an_answer(make_app: Any, sample_store: Path, smollm_ur
     assert len(lengths) >= 2, f"the text should arrive in pieces, saw lengths {sorted(lengths)}"
     assert turn.first_token_at is not None and turn.answer.messages and turn.answer.hits, "trace kept"
 
+    at.session_state[OWNER_TOKEN] = "a" * 64  # the browser that asked
     at.query_params["c"] = cid
     at.run()
     shown = [m for m in at.chat_message if m.name == "assistant"]

@@ -197,3 +197,26 @@ def test_secrets_never_reach_pages_logs_or_the_app_database(
         assert not [k for k, v in at.session_state.items() if secret.decode() in str(v)], (
             f"{secret!r} is kept in the session"
         )
+
+
+def test_password_guessing_is_limited_across_sessions_and_restarts(
+    make_app: Any, tmp_path: Path, fake_llm: Any
+) -> None:
+    """Each wrong guess comes from a fresh session (a new tab); the count is the app's, not the tab's."""
+    store = tmp_path / "store"
+    env = {"max_failed_logins": "3", "lockout_s": "120"}
+    for n in range(3):
+        at = sign_in(make_app(store, fake_llm.url, **env).run(), f"guess {n}")
+        assert "Wrong staff password" in all_text(at), f"guess {n} should be refused as wrong"
+    assert "wait 1" in all_text(at), "the third wrong password (in a third session) starts the lockout"
+
+    # A fourth session, with the right password, still waits: a new tab starts from nothing.
+    at = sign_in(make_app(store, fake_llm.url, **env).run(), STAFF_PASSWORD)
+    assert "Too many wrong passwords" in all_text(at) and "Review" not in _views(at), all_text(at)
+
+    # The count is in app.db: a restarted app (a fresh throttle over the same file) still waits.
+    from manualrag.throttle import SignInThrottle
+
+    assert SignInThrottle(store / "app.db").wait_s("local") > 100, "a restart does not lift the lock"
+    stored = b"".join(p.read_bytes() for p in store.glob("app.db*"))
+    assert b"guess" not in stored, "no password reaches app.db"
