@@ -77,7 +77,7 @@ def check_packages(settings: Settings) -> Check:
             if extra and err.name == name:
                 missing_extras.append(extra)
             broken.append(f"{name} (not installed)")
-        except Exception as err:  # noqa: BLE001 - a broken install fails in many ways (ImportError, OSError...)
+        except Exception as err:  # noqa: BLE001 - a broken install fails in many ways (OSError...)
             broken.append(f"{name} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     if broken:
         wanted = ",".join(dict.fromkeys(missing_extras))

@@ -142,7 +142,8 @@ class OnnxMiniLmEmbedder(Embedder):
             from tokenizers import Tokenizer
         except ImportError as err:
             raise EmbedderUnavailable(
-                f"the ONNX MiniLM needs onnxruntime and tokenizers ({err}): reinstall manualrag (scripts/setup.sh)"
+                f"the ONNX MiniLM needs onnxruntime and tokenizers ({err.name} is missing): "
+                "reinstall manualrag (scripts/setup.sh)"
             ) from err
         _check_sha256(model_file, sha256)
         self.id = model_id
@@ -188,10 +189,13 @@ def _check_sha256(path: Path, expected: str) -> None:
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as err:
-        raise EmbedderUnavailable(f"the embedder's model file {path} is missing ({err.strerror}): reinstall manualrag") from err
+        raise EmbedderUnavailable(
+            f"the embedder's model file {path} is missing ({err.strerror}): reinstall manualrag"
+        ) from err
     if digest != expected:
         raise EmbedderUnavailable(
-            f"the embedder's model file {path} is damaged (sha256 {digest[:12]}..., expected {expected[:12]}...): "
+            f"the embedder's model file {path} is damaged "
+            f"(sha256 {digest[:12]}..., expected {expected[:12]}...): "
             "reinstall manualrag (git checkout the file, or scripts/setup.sh)"
         )
 
@@ -319,8 +323,9 @@ def _load(spec: str, device: str, batch_size: int, dimensions: int | None) -> Em
                 f"the default embedder runs on the CPU (onnxruntime): for MANUALRAG_EMBED__DEVICE={device} "
                 "use MANUALRAG_EMBED__MODEL=minilm-torch"
             )
+        tokenizer = Path(minilm_path()) / "tokenizer.json"
         return OnnxMiniLmEmbedder(
-            MINILM_ONNX, MINILM_ONNX_SHA256, Path(minilm_path()) / "tokenizer.json", model_id, batch_size, dimensions
+            MINILM_ONNX, MINILM_ONNX_SHA256, tokenizer, model_id, batch_size, dimensions
         )
     torch = _import_torch(kind)
     # Two cores here: let torch use them, but don't oversubscribe with interop threads.
@@ -342,7 +347,8 @@ def _import_torch(kind: str):  # type: ignore[no-untyped-def]
         importlib.import_module("transformers" if pixels else "sentence_transformers")
     except ModuleNotFoundError as err:
         raise EmbedderUnavailable(
-            f"the {kind} embedder needs {err.name}, which is not installed: {PIXELS_EXTRA if pixels else TORCH_EXTRA}"
+            f"the {kind} embedder needs {err.name}, which is not installed: "
+            f"{PIXELS_EXTRA if pixels else TORCH_EXTRA}"
         ) from err
     return torch
 

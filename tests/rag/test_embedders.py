@@ -107,9 +107,12 @@ def test_default_embedder_runs_without_torch() -> None:
     script = (
         "import sys; from manualrag.settings import EmbedSettings; from rag.embedders import get_embedder; "
         "v = get_embedder(EmbedSettings()).embed_texts(['check the pump']); "
-        "print(v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+        "heavy = ('torch', 'transformers', 'sentence_transformers'); "
+        "print(v.shape, sorted(m for m in heavy if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(1, 384) []", done.stdout
 
