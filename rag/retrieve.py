@@ -30,6 +30,7 @@ KEYWORD_WEIGHT = 1.0
 # Below this cosine similarity of the best dense hit, with no keyword match either,
 # the question is off-topic for the library: return nothing rather than noise.
 MIN_DENSE_SIMILARITY = 0.18
+PART_KINDS = ("text", "table", "figure")
 # With the whole library searched, a page reference is resolved in this many manuals: those
 # of the best results.
 REFERENCE_MANUALS = 2
@@ -114,20 +115,29 @@ class Retriever:
         # separately: cross-modal cosines run far below text-to-text ones (the modality
         # gap), so one merged list would bury every pixel match. Fusion ranks each apart.
         pixel_model = self.embedder.image_input
-        dense = self.store.dense(vector, visible, n, kinds, whole_library=names is None,
-                                 modality="text" if pixel_model else None)
+        whole = names is None
+        # Parts (passages, tables, figures) and whole pages are ranked in lists of their own:
+        # a page of one passage would otherwise take a second place beside it in every list
+        # and push the other candidates down a rank.
+        parts = [k for k in (kinds or PART_KINDS) if k != "page"]
+        want_pages = kinds is None or "page" in kinds
+        modality = "text" if pixel_model else None
+        dense = self.store.dense(vector, visible, n, parts, whole_library=whole, modality=modality) if parts else []
+        keyword = self.store.library.keyword(query, visible, n, parts, whole_library=whole) if parts else []
+        dense_pages = self.store.dense(vector, visible, n, ["page"], whole_library=whole) if want_pages else []
+        keyword_pages = self.store.library.keyword(query, visible, n, ["page"], whole_library=whole) if want_pages else []
         pixels = (
-            self.store.dense(vector, visible, n, ["figure"], whole_library=names is None, modality="image")
-            if pixel_model and (kinds is None or "figure" in kinds)
+            self.store.dense(vector, visible, n, ["figure"], whole_library=whole, modality="image")
+            if pixel_model and "figure" in parts
             else []
         )
-        keyword = self.store.library.keyword(query, visible, n, kinds, whole_library=names is None)
-        best = dense[0][1] if dense else 0.0
-        if best < MIN_DENSE_SIMILARITY and not keyword:
+        best = max([s for _, s in dense[:1] + dense_pages[:1]], default=0.0)
+        if best < MIN_DENSE_SIMILARITY and not keyword and not keyword_pages:
             return SearchResult(query, [], best, 0, time.perf_counter() - started)
 
         fused: dict[str, float] = {}
-        for weight, ranked in ((DENSE_WEIGHT, dense), (KEYWORD_WEIGHT, keyword), (self.settings.image_weight, pixels)):
+        for weight, ranked in ((DENSE_WEIGHT, dense), (KEYWORD_WEIGHT, keyword), (DENSE_WEIGHT, dense_pages),
+                               (KEYWORD_WEIGHT, keyword_pages), (self.settings.image_weight, pixels)):
             for rank, (rid, _) in enumerate(ranked):
                 fused[rid] = fused.get(rid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         records = self.store.library.records(list(fused))
