@@ -32,7 +32,7 @@ def test_sample_manual_report(ingested) -> None:  # type: ignore[no-untyped-def]
     (info,) = engine.manuals()
     assert info.ingested_at and info.embedder == "minilm-l6-v2" and len(info.sha256) == 64
     kinds = {r.kind for r in engine.store.library.records_of(info.ingest_id)}
-    assert kinds == {"text", "table", "figure"}, f"expected every record kind, got {kinds}"
+    assert kinds == {"text", "table", "figure", "page"}, f"expected every record kind, got {kinds}"
     assert engine.store.count() == info.chunks + info.figures, "one vector per chunk and per figure"
     assert engine.store.abs_path(info.pdf_path).exists(), "a copy of the PDF is kept for page views"
 
@@ -89,7 +89,10 @@ def test_changed_file_replaces_records(ingested, tmp_path: Path) -> None:  # typ
     (second,) = engine.ingest([changed])
     assert second.status == "replaced", second.error
     assert len(engine.manuals()) == 1
-    assert engine.store.count() == second.chunks + second.figures, "old records must be gone"
+    (info,) = engine.manuals()
+    assert engine.store.count() == engine.store.library.count(info.ingest_id) == second.chunks + second.figures + 1, (
+        "old records must be gone: the new passage and its page"
+    )
     assert engine.search("F07452", k=3).hits == [] or all(
         "F07452" not in h.text for h in engine.search("F07452", k=3).hits
     ), "text of the old version must not be found"
