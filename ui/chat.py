@@ -260,9 +260,9 @@ def _evidence_card(ctx: Ctx, evidence: Evidence) -> None:
         path = inside(ctx.svc.engine.store.root, best.image) if best.image else None
         if path is not None:
             st.image(thumbnail(path, ctx.settings.ui.thumb_px), width="content", output_format="PNG")
-        quote = evidence.quote()
-        if quote:
-            st.markdown("> " + safe_markdown(" ".join(quote.split())))
+        lines = [" ".join(line.split()) for line in evidence.quote().splitlines() if line.strip()]
+        if lines:
+            st.markdown("> " + safe_markdown(" · ".join(lines)))  # table rows and labels stay apart
 
 
 # -- one answer -------------------------------------------------------------------------------------

@@ -274,3 +274,22 @@ def test_staff_screens(page: Any, served: dict[str, Any]) -> None:
     page.get_by_text("Figures", exact=True).click()
     page.get_by_text("Figure 2-1, p.2").wait_for(timeout=30_000)
     _shot(page, "ui-figures.png")
+
+
+def test_evidence_card_shows_before_the_first_token(page: Any, llm: Any) -> None:
+    """Retrieval's best evidence is on screen while the model still reads: the scripted
+    model waits before its first token, and the card must be there before the answer."""
+    llm.script = [Reply("Evidenceanswer: F3 takes a 20 AMP fuse [1].", delay=8.0)]
+    sent = _ask(page, "Which fuse protects the main contactor?", "Evidenceanswer")
+    card = page.locator('[data-testid="stChatMessage"]').get_by_text("Best evidence", exact=False).first
+    try:
+        card.wait_for(timeout=60_000)
+    finally:
+        _shot(page, "ui-evidence-card.png")
+    card_at = time.time()
+    assert page.evaluate("window.__seen") is None, "the card came after the answer's first words"
+    _wait_answer(page, "Evidenceanswer")
+    answer_at = page.evaluate("window.__seen") / 1000
+    _report("ui_evidence_card", {"card_after_submit_s": round(card_at - sent, 3),
+                                 "first_words_after_submit_s": round(answer_at - sent, 3)})
+    assert card_at < answer_at
