@@ -201,7 +201,9 @@ class Answerer:
             # stays in raw_text for the review desk) and the answer says so plainly.
             # A draft that only restates the question answers nothing, whatever it cites.
             # Checked against what the model was shown, not the whole of each source.
-            verdict = check_draft(answer.text, prompt.evidence, answer.question, self.settings.strictness, absent)
+            strictness = self.settings.strictness
+            verdict = check_draft(answer.text, prompt.evidence, answer.question, strictness,
+                                  absent if strictness == "strict" else ())
             answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
             if not verdict.grounded:
                 answer.answerable = False

@@ -165,7 +165,9 @@ def test_kill_while_replacing_keeps_the_previous_generation(settings: Settings, 
 
     (report,) = engine.ingest([new])
     assert report.status == "replaced", report.error
-    assert engine.store.count() == report.chunks + report.figures, "no orphan vectors of either version"
+    (info,) = [m for m in engine.manuals() if m.name == report.name]
+    assert engine.store.count() == engine.store.library.count(info.ingest_id), "no orphan vectors of either version"
+    assert engine.store.count() == report.chunks + report.figures + report.pages, "a vector per part and per page"
     assert engine.store.library.stale() == []
     assert all("Z900" not in h.text for h in engine.search("breaker Z900", k=5).hits), "the old version is gone"
     top = engine.search("breaker Q003", k=3).hits

@@ -33,7 +33,8 @@ def test_sample_manual_report(ingested) -> None:  # type: ignore[no-untyped-def]
     assert info.ingested_at and info.embedder == "minilm-l6-v2" and len(info.sha256) == 64
     kinds = {r.kind for r in engine.store.library.records_of(info.ingest_id)}
     assert kinds == {"text", "table", "figure", "page"}, f"expected every record kind, got {kinds}"
-    assert engine.store.count() == info.chunks + info.figures, "one vector per chunk and per figure"
+    pages = {r.page for r in engine.store.library.records_of(info.ingest_id) if r.kind == "page"}
+    assert engine.store.count() == info.chunks + info.figures + len(pages), "one vector per chunk, figure and page"
     assert engine.store.abs_path(info.pdf_path).exists(), "a copy of the PDF is kept for page views"
 
 
