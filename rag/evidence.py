@@ -137,9 +137,16 @@ def _split_page(
         else:
             part = split_units(paragraph, "text", estimate, max_tokens)
         units.extend(part.units)
-    for unit in units:
+    seen: set[str] = set()
+    unique = []
+    for unit in units:  # a passage that runs on repeats the page's lines before its rest
+        key = " ".join(unit.text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            unique.append(unit)
+    for unit in unique:
         unit.anchored = not anchors or any(unit.terms <= a for a in anchor_terms)
-    return SourceText(units, "\n", "page", terms(about))
+    return SourceText(unique, "\n", "page", terms(about))
 
 
 def _cells(line: str) -> list[str]:

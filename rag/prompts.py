@@ -243,7 +243,11 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
     if page is None:
         return evidence.split_units(neutralise(source_body(face)), face.kind, estimate_tokens, MAX_UNIT_TOKENS, title)
     anchors = [neutralise(source_body(h)) for h in group if h.kind != "page"]
-    return evidence.split_units(neutralise(page), "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors)
+    # A passage that runs on to the next page ends beyond this page's text: its rest comes too.
+    flat = " ".join(neutralise(page).split())
+    runs_on = [a for a in anchors if " ".join(a.split())[-80:] not in flat]
+    body = "\n\n".join([neutralise(page), *runs_on])
+    return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors)
 
 
 def _select_sources(
