@@ -317,6 +317,10 @@ def test_app_killed_and_restarted_keeps_everything(settings: Settings, embedder,
                     "brake torque missing", timeout=5000
                 ),
             )
+            # A text area's value reaches the app when it loses focus; the page may be rerunning
+            # for the rating just picked, so the comment is committed before Save is pressed.
+            page.get_by_placeholder("What was wrong or missing?").last.press("Tab")
+            time.sleep(1.5)
             _rate(page, lambda: page.get_by_role("button", name="Save feedback").last.click(timeout=5000))
             page.get_by_text("the answer is in the review queue").first.wait_for(timeout=30_000)
 
