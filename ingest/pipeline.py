@@ -11,7 +11,7 @@ import hashlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -239,11 +239,12 @@ def _too_slow(job: _Job, limit: float) -> UnreadablePdf:
 # -- records ------------------------------------------------------------------------------
 
 
-def _section_by_page(chunks: list[Chunk]) -> dict[int, str]:
+def _section_by_page(passages: Sequence[Chunk | Record]) -> dict[int, str]:
+    """The section each page opens in: that of the first passage on it."""
     sections: dict[int, str] = {}
-    for chunk in chunks:
-        for page in chunk.pages:
-            sections.setdefault(page, chunk.section)
+    for passage in passages:
+        for page in passage.pages:
+            sections.setdefault(page, passage.section)
     return sections
 
 
@@ -313,11 +314,7 @@ def build_page_records(name: str, ingest_id: str, pages: list[Page], figures: li
     by_page: dict[int, list[Figure]] = {}
     for figure in figures:
         by_page.setdefault(figure.page, []).append(figure)
-    sections: dict[int, str] = {}
-    for record in records:
-        if record.kind != "figure":
-            for number in record.pages:
-                sections.setdefault(number, record.section)
+    sections = _section_by_page([r for r in records if r.kind != "figure"])
     out: list[Record] = []
     for page in pages:
         text = page_text(page, by_page.get(page.number, []))
