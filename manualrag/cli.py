@@ -236,6 +236,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0 if not final.error else 3
 
 
+def _budgets(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budgets are whole numbers of tokens, comma-separated: {text!r}") from None
+    if not values or any(not 50 <= v <= 32000 for v in values):
+        raise argparse.ArgumentTypeError(f"each budget must be 50..32000 tokens: {text!r}")
+    return values
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluate import format_answer_report, format_report, run_answer_eval, run_eval
 
@@ -248,7 +258,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2) if args.json else format_answer_report(report))
         return 0
     report = run_eval(engine, Path(args.questions), scope=args.scope, k=args.k,
-                      baselines=not args.no_baselines, manuals_dir=args.manuals_dir)
+                      baselines=not args.no_baselines, manuals_dir=args.manuals_dir, budgets=args.budgets)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -429,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="store_true",
                    help="answer every question with the LLM and score answers, abstentions and citations")
     p.add_argument("--manuals-dir", help="folder of the gold PDFs, for the baselines (default: stored copies)")
+    p.add_argument("--budgets", type=_budgets, default=(),
+                   help="prompt budgets in tokens, comma-separated (e.g. 260,500,1000): for each, how many prompts "
+                   "show every must_contain string (default: the configured budget)")
     common(p)
     p.set_defaults(func=cmd_eval)
 

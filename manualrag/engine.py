@@ -154,15 +154,24 @@ class Engine:
         rewrite_s = time.perf_counter() - started
         result = self.search(query, manuals)
         yield Evidence(result.hits, question)
-        pages = self.retriever.page_texts(result.hits)
-        hits = self.retriever.catalog_facts(question, result) + result.hits
-        absent = self.retriever.absent_codes(question, manuals)
-        for event in self.answerer.ask(question, hits, history, pages, absent):
+        hits, pages, absent, meaning = self.context(question, result, manuals)
+        for event in self.answerer.ask(question, hits, history, pages, absent, meaning):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query
                 self._log_answer(event, manuals, rewrite_s if history else None, time.perf_counter() - started)
             yield event
+
+    def context(self, question: str, result, manuals: Sequence[str] | None):  # type: ignore[no-untyped-def]
+        """What the answer stage reads besides the question: the hits (catalog facts first),
+        the text of their pages, the codes the question names that no manual mentions, and
+        the embedder's cosines to the question (evidence by meaning; None when turned off)."""
+        from rag.evidence import by_meaning
+
+        pages = self.retriever.page_texts(result.hits)
+        hits = self.retriever.catalog_facts(question, result) + result.hits
+        meaning = by_meaning(self.embedder, question) if self.settings.llm.evidence_by_meaning and hits else None
+        return hits, pages, self.retriever.absent_codes(question, manuals), meaning
 
     def _log_answer(self, answer: Answer, manuals: Sequence[str] | None, rewrite_s: float | None,
                     total_s: float) -> None:

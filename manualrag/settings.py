@@ -183,6 +183,11 @@ class LlmSettings(BaseModel):
         "units, decimals, fractions and codes. `off`: never withheld. `auto`: strict for the embedded "
         "model, values for a `base_url` endpoint.",
     )
+    evidence_by_meaning: bool = Field(
+        True,
+        description="Choose each source's lines by their meaning (the embedder's cosine to the question) "
+        "as well as by the question's words. Costs one embedding pass over the candidate lines per question.",
+    )
     max_sources: int = Field(4, ge=1, le=20, description="Most sources (pages) the model is given.")
     max_images: int = Field(
         3, ge=0, le=16, description="With `vision`: at most this many figure images per question."

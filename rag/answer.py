@@ -20,6 +20,7 @@ from pathlib import Path
 from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Hit
+from rag.evidence import Meaning
 from rag.citations import cite_by_overlap, extract_citations, is_answerable, repoint_citations
 from rag.grounding import check_draft
 from rag.llm import ChatModel, Message
@@ -92,10 +93,12 @@ class Answerer:
         history: Sequence[Answer] = (),
         pages: PageTexts | None = None,
         absent: Sequence[str] = (),
+        meaning: Meaning | None = None,
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
         their pages (`pages`, see ``build_prompt``). `absent`: codes the question names that
-        the manuals never mention (see ``grounding.check_draft``)."""
+        the manuals never mention (see ``grounding.check_draft``). `meaning`: cosines of
+        texts to the question, to choose evidence by meaning as well as by words."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
@@ -113,6 +116,7 @@ class Answerer:
             earlier=[a.question for a in history if a.question],
             vision=s.vision,
             pages=pages,
+            meaning=meaning,
         )
         if s.vision:
             attach_images(prompt, self._figure_images(prompt))

@@ -180,7 +180,10 @@ def run_eval(
     k: int = 10,
     baselines: bool = True,
     manuals_dir: str | None = None,
+    budgets: Sequence[int] = (),
 ) -> dict[str, object]:
+    """Retrieval at k for every gold question, and for each prompt budget in `budgets` (default:
+    the configured one) how many answerable questions' prompts show every must_contain string."""
     questions = load_gold(questions_path)
     library = {m.name: m for m in engine.manuals()}
     missing = sorted({q.doc for q in questions} - set(library))
@@ -192,8 +195,10 @@ def run_eval(
     k = max(k, max(CUTOFFS))
     engine.search("warm up", k=1)  # load the model outside the timings
 
+    budgets = sorted(set(budgets or [engine.settings.llm.budget]))
     per_question = []
     ranked: dict[str, Ranked] = {}
+    shown: dict[int, list[dict[str, object]]] = {b: [] for b in budgets}
     latencies: list[float] = []
     abstained = 0
     for q in questions:
@@ -215,6 +220,10 @@ def run_eval(
                 ],
             }
         )
+        if q.pages and q.must_contain:
+            for budget in budgets:
+                shown[budget].append(_evidence_row(engine, q, result, manuals, budget))
+            per_question[-1]["evidence_shown"] = {str(b): shown[b][-1]["shown"] for b in budgets}
 
     summary: dict[str, object] = {
         "questions": len(questions),
@@ -224,9 +233,37 @@ def run_eval(
         "latency_ms": {"p50": round(_percentile(latencies, 50), 1), "p95": round(_percentile(latencies, 95), 1)},
         "unanswerable_with_no_results": f"{abstained}/{sum(1 for q in questions if not q.pages)}",
     }
+    summary["evidence"] = {str(b): _evidence_summary(rows) for b, rows in shown.items()}
     if baselines:
         summary["baselines"] = _run_baselines(engine, questions, scope, k, library, manuals_dir)
     return {"summary": summary, "questions": per_question}
+
+
+def _evidence_row(engine, q: GoldQuestion, result, manuals, budget: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Whether the prompt built at `budget` prompt tokens shows every must_contain string:
+    what the model can answer from at best, measured without running it."""
+    from rag.prompts import build_prompt
+
+    s = engine.settings.llm
+    hits, pages, _, meaning = engine.context(q.question, result, manuals)
+    if not hits:
+        return {"kind": q.kind, "shown": False, "tokens": 0}
+    prompt = build_prompt(q.question, hits, context_tokens=s.context_tokens, max_tokens=s.max_tokens,
+                          prompt_tokens=budget, max_sources=s.max_sources, pages=pages, meaning=meaning)
+    text = " ".join("\n".join(prompt.evidence).lower().split())
+    return {"kind": q.kind, "shown": all(" ".join(m.lower().split()) in text for m in q.must_contain),
+            "tokens": prompt.tokens}
+
+
+def _evidence_summary(rows: Sequence[dict[str, object]]) -> dict[str, object]:
+    kinds = sorted({str(r["kind"]) for r in rows})
+    return {
+        "n": len(rows),
+        "contains_all": round(sum(bool(r["shown"]) for r in rows) / max(len(rows), 1), 3),
+        "by_kind": {k: f"{sum(bool(r['shown']) for r in rows if r['kind'] == k)}/{sum(1 for r in rows if r['kind'] == k)}"
+                    for k in kinds},
+        "prompt_tokens_p50": _percentile([float(r["tokens"]) for r in rows], 50),  # type: ignore[arg-type]
+    }
 
 
 def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: ignore[no-untyped-def]
@@ -351,6 +388,11 @@ def format_report(report: dict[str, object]) -> str:
     for name, m in rows:
         by_kind = m.get("by_kind", {})
         lines.append(f"{name:22} " + " ".join(f"{by_kind.get(kind, {}).get('hit@5', 0):10.3f}" for kind in kinds))
+    for budget, ev in summary.get("evidence", {}).items():
+        lines.append(
+            f"prompt at {budget} tokens shows every must_contain string: {ev['contains_all']:.3f} of {ev['n']} "
+            f"(" + ", ".join(f"{k} {v}" for k, v in ev["by_kind"].items()) + f"; prompt p50 {ev['prompt_tokens_p50']:.0f} tokens)"
+        )
     lat = summary["latency_ms"]
     lines.append(f"search latency p50 {lat['p50']} ms, p95 {lat['p95']} ms")
     lines.append(f"unanswerable questions with no results: {summary['unanswerable_with_no_results']}")

@@ -35,6 +35,9 @@ OFF_ANCHOR = 0.75
 # A source whose best unit scores below this share of the best source's best unit is
 # left out of the prompt: it cost prompt tokens and drew citations to wrong pages.
 WEAK_SOURCE = 0.2
+# The unit closest in meaning to the question earns this share of the best word score
+# (``_add_meaning``).
+MEANING = 0.5
 @dataclass(slots=True)
 class Unit:
     text: str
@@ -211,8 +214,15 @@ def _record(names: Sequence[str], cells: Sequence[str]) -> str:
     return f"{key}: " + "; ".join(values) if values else key
 
 
+Meaning = Callable[[Sequence[str]], Sequence[float]]  # each text's cosine to the question
+
+
 def select(
-    question: str, sources: Sequence[SourceText], budget: int, keep: Sequence[bool] = ()
+    question: str,
+    sources: Sequence[SourceText],
+    budget: int,
+    keep: Sequence[bool] = (),
+    meaning: Meaning | None = None,
 ) -> list[str | None]:
     """Each source's units that best match `question`, within `budget` tokens in all;
     None for a source left out: it hardly matches (`WEAK_SOURCE`), repeats an earlier
@@ -222,7 +232,9 @@ def select(
     so is any that `keep` marks (a figure a vision model will see as an image). A source
     shown shows its fixed units (a table's title, a figure's heading).
     A word's weight is its inverse frequency among all the units, so "brass" counts
-    and "pressure", in every line of a chapter on pressure, barely does.
+    and "pressure", in every line of a chapter on pressure, barely does. With `meaning`
+    (the embedder's cosine of a unit to the question), a unit also scores for what it means
+    (``_add_meaning``): the line that answers often shares no rare word with the question.
     """
     wanted = terms(question)
     units = [u for s in sources for u in s.units]
@@ -243,6 +255,10 @@ def select(
             # Torques"): without them a one-word row loses to any sentence.
             if source.kind == "table" and not unit.fixed and unit.score > 0:
                 unit.score = score(unit.terms | source.about)
+    if meaning is not None:
+        _add_meaning(sources, meaning)
+    for source in sources:
+        for unit in source.units:
             if not unit.anchored:
                 unit.score *= OFF_ANCHOR
 
@@ -307,6 +323,40 @@ def select(
         take(unit)
     shown = iter([_join(s) if i in opened else None for i, s in enumerate(chosen)])
     return [next(shown) if k else None for k in kept]
+
+
+def by_meaning(embedder, question: str) -> Meaning:  # type: ignore[no-untyped-def]
+    """Cosines of texts to `question` by `embedder` (rag/embedders.py), each text embedded once."""
+    query = embedder.embed_queries([question])[0]
+    seen: dict[str, float] = {}
+
+    def cosines(texts: Sequence[str]) -> list[float]:
+        new = [t for t in dict.fromkeys(texts) if t not in seen]
+        if new:
+            seen.update(zip(new, (float(c) for c in embedder.embed_texts(new) @ query)))
+        return [seen[t] for t in texts]
+
+    return cosines
+
+
+def _add_meaning(sources: Sequence[SourceText], meaning: Meaning) -> None:
+    """Add each unit's closeness in meaning to its word score, on the word scores' scale.
+
+    Cosines of a small embedder crowd together (most lines of a manual sit at 0.1-0.3 to
+    any question), so a unit's cosine counts by how far it stands above the median unit,
+    as a share of the best unit's lead: the closest line in meaning earns MEANING times
+    the best word score, a typical line nothing."""
+    units = [u for s in sources for u in s.units if not u.fixed]
+    if len(units) < 2:
+        return
+    cosines = [float(c) for c in meaning([u.text for u in units])]
+    median = sorted(cosines)[len(cosines) // 2]
+    lead = max(cosines) - median
+    best_words = max((u.score for u in units), default=0.0)
+    if lead <= 0 or best_words <= 0:
+        return
+    for unit, cosine in zip(units, cosines):
+        unit.score += MEANING * best_words * max(0.0, cosine - median) / lead
 
 
 def _worth_showing(

@@ -174,6 +174,7 @@ def build_prompt(
     earlier: Sequence[str] = (),
     vision: bool = False,
     pages: PageTexts | None = None,
+    meaning: evidence.Meaning | None = None,
 ) -> Prompt:
     """System message + one user message holding the numbered sources and the question.
 
@@ -182,7 +183,7 @@ def build_prompt(
     source, which reads the whole page (`pages`) where it is known, so an answer spread
     over a page, or stated in the sentence beside the retrieved one, is in reach. The best
     `max_sources` pages are each cut down to the sentences, rows and labels that match
-    the question (rag/evidence.py).
+    the question (rag/evidence.py), by words and, with `meaning`, by meaning.
     """
     q = _truncate(" ".join(neutralise(question).split()), MAX_QUESTION_CHARS)
     earlier_text = ""
@@ -198,7 +199,7 @@ def build_prompt(
     budget = min(prompt_tokens, window) - estimate_tokens(user_text("")) - MESSAGE_OVERHEAD_TOKENS
     chosen = page_groups(hits, pages or {})[:max_sources]
     while True:
-        given = _select_sources(question, chosen, budget, vision, pages or {})
+        given = _select_sources(question, chosen, budget, vision, pages or {}, meaning)
         many = len({g[0].manual for g, _ in given}) > 1
         blocks = [render_source(n, g[0], body, many) for n, (g, body) in enumerate(given, start=1)]
         text = user_text("\n\n".join(blocks))
@@ -251,7 +252,12 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
 
 
 def _select_sources(
-    question: str, groups: Sequence[Group], budget: int, vision: bool, pages: PageTexts
+    question: str,
+    groups: Sequence[Group],
+    budget: int,
+    vision: bool,
+    pages: PageTexts,
+    meaning: evidence.Meaning | None = None,
 ) -> list[tuple[Group, str]]:
     """The pages worth giving the model, each with its evidence (rag/evidence.py), numbered
     in rank order. Pages that hardly match the question are left out, and the budget their
@@ -263,7 +269,7 @@ def _select_sources(
         frames = sum(estimate_tokens(render_source(n, g[0], "", many)) + 1 for n, g in enumerate(chosen, start=1))
         splits = [_group_split(n, g, pages, many) for n, g in enumerate(chosen, start=1)]
         seen = [vision and any(h.kind == "figure" and bool(h.image) for h in g) for g in chosen]
-        bodies = evidence.select(question, splits, budget - frames, keep=seen)
+        bodies = evidence.select(question, splits, budget - frames, keep=seen, meaning=meaning)
         given = [(g, body) for g, body in zip(chosen, bodies) if body is not None]
         if len(given) == len(chosen):
             break

@@ -92,9 +92,15 @@ def test_eval_on_tiny_gold_file(store: Path, tmp_path: Path, capsys: pytest.Capt
         {"id": "q4", "doc": "p200-controller.pdf", "question": "What is the warranty period?",
          "answer": "", "must_contain": [], "pages": [], "figure": None, "kind": "unanswerable"},
     ]))
-    assert main(["eval", str(gold), "--store", str(store), "--json"]) == 0
+    assert main(["eval", str(gold), "--store", str(store), "--json", "--budgets", "60,400"]) == 0
     report = json.loads(capsys.readouterr().out)
     summary = report["summary"]
+    # The prompt a model would read, built without running one: two answerable questions have
+    # must_contain strings; the bigger budget shows at least what the smaller one does.
+    small, large = summary["evidence"]["60"], summary["evidence"]["400"]
+    assert small["n"] == large["n"] == 2
+    assert large["contains_all"] == 1.0, "both values are on the retrieved pages"
+    assert small["prompt_tokens_p50"] < large["prompt_tokens_p50"] <= 400 + 64
     assert summary["n"] == 3, "unanswerable questions are left out of hit@k"
     assert summary["hit@5"] == 1.0, f"every answerable gold page should be in the top 5: {report['questions']}"
     assert set(summary["by_kind"]) == {"text", "table", "figure"}

@@ -150,3 +150,29 @@ def test_run_on_units_are_cut() -> None:
     body = "word " * 2000  # OCR text without a full stop
     split = split_units(body, "text", estimate_tokens, max_tokens=50)
     assert len(split.units) == 1 and split.units[0].tokens <= 52 and split.units[0].text.endswith("[…]")
+
+
+# The line that answers shares no word with the question but "battery"-free meaning; two
+# lines share its one rare word and say nothing about how long a charge lasts.
+BATTERY = (
+    "The battery compartment is on the underside of the unit. Insert the battery with the plus "
+    "sign facing up. Close the cover until it clicks. The display shows the reading in volts or "
+    "ohms. Press HOLD to freeze the reading. A full charge powers the meter for about nine hours "
+    "of continuous use."
+)
+
+
+def test_a_line_is_chosen_by_meaning_as_well_as_by_words(embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.evidence import by_meaning
+
+    question = "How long does the battery last?"
+    budget = 65  # the two lines naming the battery, the line after them and one more
+
+    def shown(meaning) -> str:  # type: ignore[no-untyped-def]
+        split = split_units(BATTERY, "text", estimate_tokens)
+        return select(question, [split], budget, meaning=meaning)[0] or ""
+
+    by_words = shown(None)
+    assert "compartment" in by_words and "plus sign" in by_words
+    assert "nine hours" not in by_words, "by words alone the answer line shares nothing with the question"
+    assert "nine hours" in shown(by_meaning(embedder, question)), "by meaning it is the closest line"
