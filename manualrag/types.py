@@ -273,7 +273,7 @@ class Answer:
     retrieval_s: float = 0.0  # set by the caller, which runs retrieval
     query: str = ""  # set by the caller: what retrieval searched for (follow-ups are rewritten)
     load_s: float = 0.0  # starting the embedded model during this question
-    first_token_s: float | None = None  # from sending the prompt to the first streamed token
+    first_token_s: float | None = None  # from choosing the evidence (after retrieval) to the first streamed token
     total_s: float = 0.0  # from sending the prompt to the last token
 
     @property

@@ -106,6 +106,7 @@ class Answerer:
             return
 
         s = self.settings
+        began = time.perf_counter()  # the first token's wait includes choosing the evidence
         prompt = build_prompt(
             question,
             hits,
@@ -141,9 +142,9 @@ class Answerer:
                 yield answer
                 return
             yield Status(f"local model ready in {answer.load_s:.1f} s")
+            began += answer.load_s  # reported apart
 
         pieces: list[str] = []
-        began = time.perf_counter()
         try:
             for piece in self.chat.stream(prompt.messages):
                 if answer.first_token_s is None:

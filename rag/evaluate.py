@@ -324,6 +324,8 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "total_s": round(answer.total_s + answer.retrieval_s, 2),
                 "error": answer.error,
                 "answer": answer.text,
+                "draft": answer.raw_text if answer.outcome == "withheld" else None,
+                "unsupported": answer.unsupported,
             }
         )
     answerable = [r for r in rows if r["answerable"]]

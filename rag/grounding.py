@@ -184,40 +184,62 @@ def _units_named(text: str) -> set[str]:
 _KEY = re.compile(r"\[\d+\]")
 
 
-def unsupported_values(answer: str, evidence: Sequence[str], question: str = "", counts: bool = False) -> list[str]:
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def unsupported_values(
+    answer: str, evidence: Sequence[str], question: str = "", counts: bool = False, topical: bool = False
+) -> list[str]:
     """Values and codes in the answer that no evidence line (nor the question) contains.
 
     A value with a unit must appear with the same unit, or bare in a line that names the
     unit (a table row carries its column's "(ohms)"): in the same line, not anywhere in a
     long source, where a stray "0.32" and an "ohm" three paragraphs apart would vouch for
     an invented "0.32 ohm". A code, a decimal or a fraction must appear. Plain integers
-    ("step 3", "4 markets") are checked only with ``counts``. Values the user gave in the
-    question are not the model's invention.
+    ("step 3", "4 markets") are checked only with ``counts``. With ``topical``, the line
+    that has the value (or a line beside it: a label stacked under its name) must also
+    share a content word with the answer's sentence that states it: a "3" from "Figure
+    1-3" does not vouch for "the impedance is 3". Values the user gave in the question
+    are not the model's invention.
     """
     text = _degrees(_KEY.sub(" ", answer))
-    lines = [line for block in [*evidence, question] for line in block.splitlines() if line.strip()]
-    known: set[tuple[str, str]] = set()
-    bare_with_unit: set[tuple[str, str]] = set()
-    for line in lines:
-        found = _quantities(line)
-        known |= found
-        bare_with_unit |= {(num, unit) for num, _ in found for unit in _units_named(line)}
-    known_numbers = {num for num, _ in known}
-    codes = {c.lower() for line in lines for c in CODE.findall(line)}
+    lines: list[str] = []
+    about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
+    for block in evidence:
+        # A source's key ("[3] page 78") is our numbering, not a value the manual states.
+        own = [_KEY.sub(" ", line) for line in block.splitlines() if line.strip()]
+        lines += own
+        about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
+    given = _quantities(question)
+    found = [_quantities(line) for line in lines]
+    codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
     missing: list[str] = []
-    for match in _QUANTITY.finditer(text):
-        num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
-        if not unit and "." not in num and "/" not in num and not counts:
-            continue
-        supported = (num, unit) in known or (num, unit) in bare_with_unit if unit else num in known_numbers
-        if not supported and match[0] not in missing:
-            missing.append(match[0])
+    for sentence in _ANSWER_SENTENCE.split(text):
+        subject = terms(_QUANTITY.sub(" ", sentence)) - GLUE
+        for match in _QUANTITY.finditer(sentence):
+            num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
+            if not unit and "." not in num and "/" not in num and not counts:
+                continue
+            supported = _states(num, unit, given, question) or any(
+                _states(num, unit, line_values, line)
+                and (not topical or not subject or bool(subject & about[i]))
+                for i, (line, line_values) in enumerate(zip(lines, found))
+            )
+            if not supported and match[0] not in missing:
+                missing.append(match[0])
     for code in CODE.findall(text):
         if _QUANTITY.fullmatch(code):  # "50V" is a quantity, checked above
             continue
         if code.lower() not in codes and code not in missing:
             missing.append(code)
     return missing
+
+
+def _states(num: str, unit: str, values: set[tuple[str, str]], line: str) -> bool:
+    """Whether a line with these values states `num` (with `unit`; "" for a bare number)."""
+    if not unit:
+        return any(n == num for n, _ in values)
+    return (num, unit) in values or ((num, "") in values or any(n == num for n, _ in values)) and unit in _units_named(line)
 
 
 def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") -> list[str]:
@@ -304,7 +326,7 @@ def check_draft(
         return Verdict()
     strict = strictness == "strict"
     unsupported = [f"{c} (asked about; in no manual)" for c in absent]
-    unsupported += unsupported_values(answer, evidence, question, counts=strict)
+    unsupported += unsupported_values(answer, evidence, question, counts=strict, topical=strict)
     if strict:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:

@@ -70,3 +70,23 @@ def test_a_code_the_manuals_never_mention_withholds_the_draft() -> None:
     assert check_draft("The market is Wichita [1].", evidence, "What market is code KS01?").grounded
     verdict = check_draft("The market is Wichita [1].", evidence, "What market is code KS07?", absent=["KS07"])
     assert verdict.unsupported == ["KS07 (asked about; in no manual)"], "the manual holds KS01, not KS07"
+
+
+def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
+    evidence = [
+        "[1] page 40, Coaxial cable\nCoaxial cable has an inner conductor inside a braided shield.\n"
+        "See figure 2-3 for its layers.",
+        "[2] Figure 2-7, page 44: Terminal board\nLabels read from the diagram:\nTB2\nTERMINAL\n3",
+    ]
+    question = "What is the impedance of the coaxial cable?"
+    # "3" stands only in a figure reference and in a label list about something else.
+    verdict = check_draft("The impedance of the coaxial cable is 3 [1].", evidence, question)
+    assert verdict.unsupported == ["3"]
+    # The same number in a line about what the sentence says is vouched for, in a stacked
+    # label list too (the number under its name).
+    assert check_draft("The terminal board has 3 terminals [2].", evidence, "How many terminals?").grounded
+    # Nor does a source's key: "[3]" is our numbering, not the manual's.
+    keyed = [*evidence, "[3] page 78, Coaxial cable lacing\nTie coaxial cable loosely."]
+    assert check_draft("The coaxial cable impedance is 3 [3].", keyed, question).unsupported == ["3"]
+    # A strong model's paraphrase is not held to it.
+    assert check_draft("The impedance is 3 [1].", evidence, question, "values").grounded
