@@ -49,6 +49,9 @@ class Unit:
     # Part of a passage retrieval ranked (by meaning and words), not only of its page: such
     # lines are preferred to the page's other lines that match the question as well.
     anchored: bool = True
+    # A table row's title and column names: a row that matches the question scores for them
+    # too, in a table source or a table on a page.
+    context: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -78,7 +81,7 @@ def split_units(
         return _split_page(body, estimate, max_tokens, about, anchors)
     units: list[Unit] = []
 
-    def add(text: str, fixed: bool = False, own_terms: str | None = None) -> None:
+    def add(text: str, fixed: bool = False, own_terms: str | None = None, context: set[str] | None = None) -> None:
         text = text.strip()
         if not text:
             return
@@ -87,14 +90,17 @@ def split_units(
             while len(words) > 8 and estimate(" ".join(words)) > max_tokens:
                 words = words[: len(words) * 3 // 4]
             text = " ".join(words) + " […]"
-        units.append(Unit(text, estimate(text) + 1, terms(text if own_terms is None else own_terms), fixed))
+        units.append(
+            Unit(text, estimate(text) + 1, terms(text if own_terms is None else own_terms), fixed, context=context or set())
+        )
 
     if kind == "table":
         title, names, rows = _table_parts(body)
         for line in title:
             add(line, fixed=True)
+        heading = terms(" ".join([about, *title, *names]))
         for cells in rows:
-            add(_record(names, cells), own_terms=" ".join(cells))  # its words, not its header's
+            add(_record(names, cells), own_terms=" ".join(cells), context=heading)  # its words, not its header's
         return SourceText(units, "\n", "table", terms(" ".join([about, *names])))
     if kind == "figure":
         head, *labels = body.splitlines() or [""]
@@ -239,10 +245,11 @@ def select(
     wanted = terms(question)
     units = [u for s in sources for u in s.units]
     df: dict[str, int] = {}
-    for term_set in [*(u.terms for u in units), *(s.about for s in sources)]:
+    headings = list({id(u.context): u.context for u in units if u.context}.values())  # each table's once
+    for term_set in [*(u.terms for u in units), *(s.about for s in sources), *headings]:
         for term in term_set & wanted:
             df[term] = df.get(term, 0) + 1
-    total = max(len(units) + len(sources), 1)
+    total = max(len(units) + len(sources) + len(headings), 1)
 
     def score(found: set[str]) -> float:
         return sum(math.log(1 + total / df[t]) for t in found & wanted)
@@ -253,8 +260,8 @@ def select(
             unit.keep = False
             # A matching row means its title and columns too ("Brass" in "Thread
             # Torques"): without them a one-word row loses to any sentence.
-            if source.kind == "table" and not unit.fixed and unit.score > 0:
-                unit.score = score(unit.terms | source.about)
+            if unit.context and unit.score > 0:
+                unit.score = score(unit.terms | unit.context)
     if meaning is not None:
         _add_meaning(sources, meaning)
     for source in sources:

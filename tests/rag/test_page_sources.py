@@ -44,6 +44,24 @@ def test_the_value_beside_the_retrieved_sentence_is_shown() -> None:
     assert shown is not None and "210 bar" in shown, shown
 
 
+# Prose that repeats the question's words, then a table whose matching row says only "12".
+WIRE_PAGE = """Allowable currents for single conductors in still air at room temperature are listed
+in table 4-2. Hotter surroundings lower what single conductors may carry in still air.
+
+Table 4-2.—Currents (Amperes) of Single Conductors in Still Air
+| Gauge | Enamel | Glass Braid |
+| --- | --- | --- |
+| 8 | 41 | 60 |
+| 12 | 19 | 33 |
+| 16 | 9 | 17 |"""
+
+
+def test_a_table_row_on_a_page_counts_its_title_and_columns() -> None:
+    split = split_units(WIRE_PAGE, "page", estimate_tokens, 120)
+    (shown,) = select("How many amperes can a gauge 12 glass braid conductor carry in still air?", [split], budget=40)
+    assert shown is not None and "Glass Braid: 33" in shown, f"the row for gauge 12 outranks the prose: {shown}"
+
+
 def test_hits_of_one_page_are_one_source() -> None:
     hits = [_hit(1, 7, "The relief valve opens when the line pressure rises too far."),
             _hit(2, 9, "Change the oil every 2000 hours."),
