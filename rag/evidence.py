@@ -146,12 +146,14 @@ def _split_page(
         else:
             part = split_units(paragraph, "text", estimate, max_tokens)
         units.extend(part.units)
-    seen: set[str] = set()
+    # A passage that runs on repeats the page's lines before its rest, and a line the page
+    # ends on ("Here are the steps:") comes again with the step the next page begins with:
+    # a unit that another unit begins with says nothing new.
+    keys = [" ".join(unit.text.lower().split()) for unit in units]
     unique = []
-    for unit in units:  # a passage that runs on repeats the page's lines before its rest
-        key = " ".join(unit.text.lower().split())
-        if key not in seen:
-            seen.add(key)
+    for i, (unit, key) in enumerate(zip(units, keys)):
+        repeated = key in keys[:i] or any(key != other and other.startswith(key) for other in keys)
+        if not repeated:
             unique.append(unit)
     for unit in unique:
         unit.anchored = not anchors or any(unit.terms <= a for a in anchor_terms)

@@ -90,3 +90,16 @@ def test_catalog_fact_counts_figures_of_named_pages() -> None:
     assert fact is not None and fact.page == 3
     assert "3 figures" in fact.text and "1 table" in fact.text, fact.text
     assert "page 3: 2 figures; page 4: 1 figure" in fact.text, fact.text
+
+
+def test_a_line_repeated_at_the_start_of_a_longer_one_is_shown_once() -> None:
+    # The page ends on the opener of a procedure; the passage retrieval found runs on into
+    # the next page and brings the opener again, joined to the first step.
+    page = "Bleeding the pump\n\nAir in the pump makes it noisy.\n\nTo bleed the pump:"
+    passage = "Air in the pump makes it noisy. To bleed the pump: 1. Open the bleed screw half a turn."
+    hit = Hit(id="p1", manual="hu.pdf", page=7, kind="text", text=passage, score=1.0)
+    prompt = build_prompt("How do I bleed the pump?", [hit], context_tokens=4096, max_tokens=400,
+                          prompt_tokens=400, pages={("hu.pdf", 7): page})
+    body = prompt.evidence[0]
+    assert "1. Open the bleed screw" in body, body
+    assert body.count("To bleed the pump:") == 1, body
