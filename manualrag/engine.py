@@ -170,7 +170,9 @@ class Engine:
 
         pages = self.retriever.page_texts(result.hits)
         hits = self.retriever.catalog_facts(question, result) + result.hits
-        meaning = by_meaning(self.embedder, question) if self.settings.llm.evidence_by_meaning and hits else None
+        embedder = self.embedder
+        wanted = self.settings.llm.evidence_by_meaning and hits and not embedder.remote
+        meaning = by_meaning(embedder, question) if wanted else None
         return hits, pages, self.retriever.absent_codes(question, manuals), meaning
 
     def _log_answer(self, answer: Answer, manuals: Sequence[str] | None, rewrite_s: float | None,

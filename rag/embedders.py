@@ -31,6 +31,7 @@ class Embedder(ABC):
     id: str  # stable identifier: part of the collection name
     dim: int
     image_input: bool = False  # True when embed_images embeds pixels
+    remote: bool = False  # each call is a (paid) web request: not used to choose evidence lines
 
     def __init__(self, batch_size: int = 32, dimensions: int | None = None) -> None:
         self.batch_size = batch_size

@@ -97,6 +97,7 @@ class VoyageEmbedder(Embedder):
     """``voyage:<model>``: every text and figure image through Voyage's multimodal endpoint."""
 
     image_input = True
+    remote = True
 
     def __init__(
         self,
