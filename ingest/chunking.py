@@ -205,7 +205,7 @@ def _attach_captions(drafts: list[_Draft], captions: list[tuple[Block, str, int]
         target[0].captions.append(block.text)
 
 
-def _junk(text: str) -> bool:
+def is_furniture(text: str) -> bool:
     """Page furniture and lone numbers: too few letters to be a passage."""
     words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
     return len(words) < 3 or sum(c.isalpha() for c in text) < 12
@@ -305,4 +305,4 @@ def chunk_pages(pages: list[Page], max_words: int) -> list[Chunk]:
                     run.append(_Unit(para.strip(), [(block.page, block.bbox)], block.ocr, seq))
     flush()
     _attach_captions(drafts, captions)
-    return [_chunk(d) for d in drafts if d.kind == "table" or not _junk("\n".join(u.text for u in d.units))]
+    return [_chunk(d) for d in drafts if d.kind == "table" or not is_furniture("\n".join(u.text for u in d.units))]

@@ -379,7 +379,7 @@ def ingest_file(
     Never raises for bad input: the report carries the reason.
     """
     from ingest.active_content import active_content
-    from ingest.chunking import chunk_pages
+    from ingest.chunking import chunk_pages, is_furniture
     from ingest.figures import repeated_images
     from ingest.page_labels import page_labels
     from ingest.pdf import open_pdf
@@ -440,7 +440,13 @@ def ingest_file(
         pictured, pixels = embed_figure_images(embedder, records, store.root, progress)
         whole_pages = build_page_records(name, ingest_id, pages, figures, records)
         page_vecs = page_vectors(whole_pages, records, vectors)
-        covered = [i for i, v in enumerate(page_vecs) if v.any()]  # a page none of whose words made a record
+        # A page none of whose words made a record of its own: all of it bold labels taken
+        # for headings (a brochure's "LE 17-in. alloy wheel" under each photo), or furniture.
+        # The first is embedded as the page it is; the second is left out.
+        alone = [i for i, v in enumerate(page_vecs) if not v.any() and not is_furniture(whole_pages[i].text)]
+        if alone:
+            page_vecs[alone] = embedder.embed_texts([whole_pages[i].text for i in alone])
+        covered = [i for i, v in enumerate(page_vecs) if v.any()]
         whole_pages, page_vecs = [whole_pages[i] for i in covered], page_vecs[covered]
         logs.event(log, "ingest.stage", stage="write", manual=name, records=len(records))
         store.add(ingest_id, records + whole_pages, np.concatenate([vectors, page_vecs]))

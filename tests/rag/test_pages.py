@@ -71,3 +71,24 @@ def test_a_whole_page_gives_way_to_its_passages(paged: Engine) -> None:
                 f"{question!r}: page {hit.page} again as a whole after a passage of it"
             )
             seen.add((hit.manual, hit.page))
+
+
+def test_a_page_of_bold_labels_only_is_found(ingested_engine: Engine, tmp_path: Path) -> None:
+    # A brochure page: a bold label under each photo, nothing the chunker takes for body
+    # text (the labels look like headings), so no passage of its own.
+    doc = pymupdf.open()
+    _page(doc, "Trim levels", ["The sedan comes in three trim levels with a choice of engines.",
+                               "Every trim has adaptive cruise control and lane keeping."], "1")
+    page = doc.new_page(width=A4[0], height=A4[1])
+    for n, label in enumerate(["Base 16-in. steel wheel with hubcap", "Sport 18-in. machined alloy wheel",
+                               "Touring 19-in. gloss-black alloy wheel"]):
+        page.insert_text((MARGIN, MARGIN + 120 + 140 * n), label, fontsize=14, fontname="hebo")
+    _page(doc, "Warranty", ["Basic coverage lasts three years or thirty-six thousand miles.",
+                            "Corrosion perforation is covered for five years."], "3")
+    path = tmp_path / "sedan.pdf"
+    doc.save(path)
+    (report,) = ingested_engine.ingest([path])
+    assert report.status == "ingested", report.error
+    hits = ingested_engine.search("Which wheel has a hubcap?", manuals=["sedan.pdf"], k=4).hits
+    assert hits and hits[0].page == 2, [(h.page, h.kind) for h in hits]
+    assert "hubcap" in hits[0].text, "the page's own words are what the answer stage reads"
