@@ -221,8 +221,9 @@ def run_eval(
             }
         )
         if q.pages and q.must_contain:
+            context = engine.context(q.question, result, manuals)  # once: each budget reuses its embeddings
             for budget in budgets:
-                shown[budget].append(_evidence_row(engine, q, result, manuals, budget))
+                shown[budget].append(_evidence_row(engine, q, context, budget))
             per_question[-1]["evidence_shown"] = {str(b): shown[b][-1]["shown"] for b in budgets}
 
     summary: dict[str, object] = {
@@ -239,13 +240,14 @@ def run_eval(
     return {"summary": summary, "questions": per_question}
 
 
-def _evidence_row(engine, q: GoldQuestion, result, manuals, budget: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Whether the prompt built at `budget` prompt tokens shows every must_contain string:
-    what the model can answer from at best, measured without running it."""
+def _evidence_row(engine, q: GoldQuestion, context, budget: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Whether the prompt built at `budget` prompt tokens from `context` (``Engine.context``)
+    shows every must_contain string: what the model can answer from at best, measured
+    without running it."""
     from rag.prompts import build_prompt
 
     s = engine.settings.llm
-    hits, pages, _, meaning = engine.context(q.question, result, manuals)
+    hits, pages, _, meaning = context
     if not hits:
         return {"kind": q.kind, "shown": False, "tokens": 0}
     prompt = build_prompt(q.question, hits, context_tokens=s.context_tokens, max_tokens=s.max_tokens,
