@@ -172,7 +172,9 @@ class Engine:
         hits = self.retriever.catalog_facts(question, result) + result.hits
         embedder = self.embedder
         wanted = self.settings.llm.evidence_by_meaning and hits and not embedder.remote
-        meaning = by_meaning(embedder, question) if wanted else None
+        # Retrieval embedded the question already, unless a follow-up was rewritten first.
+        vector = result.vector if result.query == question.strip() else None
+        meaning = by_meaning(embedder, question, vector) if wanted else None
         return hits, pages, self.retriever.absent_codes(question, manuals), meaning
 
     def _log_answer(self, answer: Answer, manuals: Sequence[str] | None, rewrite_s: float | None,

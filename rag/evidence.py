@@ -334,9 +334,10 @@ def select(
     return [next(shown) if k else None for k in kept]
 
 
-def by_meaning(embedder, question: str) -> Meaning:  # type: ignore[no-untyped-def]
-    """Cosines of texts to `question` by `embedder` (rag/embedders.py), each text embedded once."""
-    query = embedder.embed_queries([question])[0]
+def by_meaning(embedder, question: str, vector=None) -> Meaning:  # type: ignore[no-untyped-def]
+    """Cosines of texts to `question` by `embedder` (rag/embedders.py), each text embedded
+    once; `vector`: the question's embedding when retrieval already made it."""
+    query = embedder.embed_queries([question])[0] if vector is None else vector
     seen: dict[str, float] = {}
 
     def cosines(texts: Sequence[str]) -> list[float]:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from manualrag.errors import EmbedderUnavailable
 from manualrag.settings import RetrievalSettings
@@ -46,6 +47,7 @@ class SearchResult:
     seconds: float = 0.0
     trace: dict[str, object] = field(default_factory=dict)
     pages_named: list[tuple[str, int]] = field(default_factory=list)  # (manual, page) the query names
+    vector: Any = None  # the query's embedding, for the answer stage to reuse
 
     @property
     def confident(self) -> bool:
@@ -193,6 +195,7 @@ class Retriever:
             trace={"dense": dense[:k * 2], "keyword": keyword[:k * 2], "pixels": pixels[:k * 2],
                    "pages_named": [f"{m} p.{p}" for m, p in pinned]},
             pages_named=pinned,
+            vector=vector,
         )
 
     def catalog_facts(self, question: str, result: SearchResult) -> list[Hit]:
