@@ -237,9 +237,11 @@ def unsupported_values(
 
 def _states(num: str, unit: str, values: set[tuple[str, str]], line: str) -> bool:
     """Whether a line with these values states `num` (with `unit`; "" for a bare number)."""
+    stated = any(n == num for n, _ in values)
     if not unit:
-        return any(n == num for n, _ in values)
-    return (num, unit) in values or ((num, "") in values or any(n == num for n, _ in values)) and unit in _units_named(line)
+        return stated
+    # With its unit, or bare in a line that names the unit (a table row under "(ohms)").
+    return (num, unit) in values or stated and unit in _units_named(line)
 
 
 def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") -> list[str]:
