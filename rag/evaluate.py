@@ -9,6 +9,7 @@ PDF: BM25 over whole pages, and MiniLM over 180-word chunks of the raw text laye
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -252,8 +253,8 @@ def _evidence_row(engine, q: GoldQuestion, context, budget: int) -> dict[str, ob
         return {"kind": q.kind, "shown": False, "tokens": 0}
     prompt = build_prompt(q.question, hits, context_tokens=s.context_tokens, max_tokens=s.max_tokens,
                           prompt_tokens=budget, max_sources=s.max_sources, pages=pages, meaning=meaning)
-    text = " ".join("\n".join(prompt.evidence).lower().split())
-    return {"kind": q.kind, "shown": all(" ".join(m.lower().split()) in text for m in q.must_contain),
+    text = "\n".join(prompt.evidence)
+    return {"kind": q.kind, "shown": all(contains(text, m) for m in q.must_contain),
             "tokens": prompt.tokens}
 
 
@@ -288,11 +289,17 @@ def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: 
     return out
 
 
+def contains(text: str, expected: str) -> bool:
+    """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14"."""
+    words = r"\s+".join(re.escape(w) for w in expected.lower().split())
+    return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", text.lower()) is not None
+
+
 def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Answer every gold question end to end and score the answers.
 
     correct: an answerable question whose answer contains every `must_contain` string
-    (case-insensitive); abstained: an unanswerable one answered with the shared phrase;
+    (case-insensitive, as whole words: ``contains``); abstained: an unanswerable one answered with the shared phrase;
     citation precision: cited pages that are gold pages, over answerable questions.
     """
     from rag.answer import Evidence
@@ -316,7 +323,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "id": q.id,
                 "kind": q.kind,
                 "answerable": bool(q.pages),
-                "correct": bool(q.pages) and all(m.lower() in text for m in q.must_contain),
+                "correct": bool(q.pages) and all(contains(text, m) for m in q.must_contain),
                 "abstained": not answer.answerable,
                 "outcome": answer.outcome,
                 "evidence_s": None if evidence_s is None else round(evidence_s, 3),
@@ -327,6 +334,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "error": answer.error,
                 "answer": answer.text,
                 "draft": answer.raw_text if answer.outcome == "withheld" else None,
+                "withheld_draft": answer.withheld_draft or None,
                 "unsupported": answer.unsupported,
             }
         )

@@ -90,3 +90,11 @@ def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
     assert check_draft("The coaxial cable impedance is 3 [3].", keyed, question).unsupported == ["3"]
     # A strong model's paraphrase is not held to it.
     assert check_draft("The impedance is 3 [1].", evidence, question, "values").grounded
+
+
+def test_an_expected_value_counts_only_as_whole_words() -> None:
+    from rag.evaluate import contains
+
+    assert contains("There are 14 markets [1].", "14") and not contains("There are 14 markets [1].", "4")
+    assert contains("Rated at 200°C [1].", "200°C") and contains("the  SE\nNightshade", "SE Nightshade")
+    assert not contains("the XSE6 trim", "SE") and contains("It is BLUE.", "blue")
