@@ -20,13 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pymupdf
 
 from ingest import figure_text as ft
 from ingest.drawings import vector_regions
+from ingest.layout import LayoutModel
 from ingest.ocr import OcrEngine
 from manualrag.settings import IngestSettings
-from manualrag.types import Figure, OcrLine
+from manualrag.types import Figure, OcrLine, Page
 
 # Uncaptioned figures must be this many times min_figure_points on their long side:
 # keeps a 216x99 pt diagram, drops the 119 pt logos on the NEETS cover.
@@ -36,6 +38,10 @@ CROP_PAD = 3.0
 TOUCH = 2.0  # tiles of one diagram touching within this are merged (points)
 SCAN_PROBE_SIDE = 1000  # px: enough to tell prose from labels, cheap to OCR
 REPEAT_MIN_PAGES = 3
+PAGE_IMAGE_SHARE = 0.5  # an image covering this much of a page may be the page itself
+SCAN_MAX_WORDS = 20  # a page with fewer text-layer words shows its words in pictures
+LAYOUT_SIDE = 1100  # px: the render a layout model reads (it resizes to ~800 anyway)
+MIN_PART_POINTS = 40.0  # a figure found inside a page picture is at least this big, both sides
 
 
 @dataclass(slots=True)
@@ -67,17 +73,28 @@ def _box(rect: pymupdf.Rect) -> tuple[float, float, float, float]:
 
 def repeated_images(doc: pymupdf.Document) -> set[int]:
     """Xrefs of logos and letterheads: one image on at least half the pages (and 3), or
-    drawn at the same place and size on 3 or more pages (whatever its xref there)."""
+    drawn at the same place and size on 3 or more pages (whatever its xref there).
+
+    A page-sized image on a page without a text layer is the page itself (a scan, a slide
+    exported as a picture), not a letterhead, though every such page puts it in the same
+    place: only the same xref repeated makes it one."""
     pages_of: dict[int, set[int]] = defaultdict(set)
     spots: dict[tuple[int, ...], set[int]] = defaultdict(set)
     xrefs_at: dict[tuple[int, ...], set[int]] = defaultdict(set)
     for number in range(doc.page_count):
-        for rect, w, h, xrefs in _placements(doc[number]):
+        page = doc[number]
+        pictured = None  # whether the page is a picture: asked only when a big image is on it
+        for rect, w, h, xrefs in _placements(page):
+            for xref in xrefs:
+                pages_of[xref].add(number)
+            if abs(rect) >= PAGE_IMAGE_SHARE * abs(page.rect):
+                if pictured is None:
+                    pictured = len(page.get_text("words")) < SCAN_MAX_WORDS
+                if pictured:
+                    continue
             spot = (w, h, *(round(v / 2) for v in _box(rect)))
             spots[spot].add(number)
             xrefs_at[spot].update(xrefs)
-            for xref in xrefs:
-                pages_of[xref].add(number)
     half = max(REPEAT_MIN_PAGES, doc.page_count / 2)
     found = {x for x, pages in pages_of.items() if len(pages) >= half}
     for spot, pages in spots.items():
@@ -217,12 +234,14 @@ def find_figures(
     skip_xrefs: set[int],
     *,
     is_garbled: ft.Garbled | None = None,
+    layout: LayoutModel | None = None,
 ) -> tuple[list[Figure], list[str]]:
     """Figures of 1-based page ``number`` in reading order, and warnings for the report.
 
     ``is_garbled(text)`` says a text-layer passage is font-encoding junk (such text is
     never used as nearby text); by default the page stage's ``ingest.textcheck.is_garbled``
-    at ``settings.garbled_threshold``."""
+    at ``settings.garbled_threshold``. ``layout``: finds the figures inside a page that is
+    one picture (a scan, a slide); without it such a picture is judged whole."""
     page = doc[number - 1]
     garbled = is_garbled or ft.garble_check(settings.garbled_threshold)
     warnings: list[str] = []
@@ -260,31 +279,63 @@ def find_figures(
     skip_blocks = {i for r in regions if r.caption for i in r.caption.blocks}
     labels = ft.label_lines(blocks, skip_blocks)
 
+    pictured = sum(b.words for b in blocks) < SCAN_MAX_WORDS  # the page is a picture: a scan, a slide
     figures: list[Figure] = []
     for region in _order(regions):
         if region.caption is None and (
             region.frame or max(region.rect.width, region.rect.height) < UNCAPTIONED_SCALE * min_side
         ):
             continue
-        try:
-            figure = _build(page, region, blocks, labels, bombs, settings, ocr, garbled, skip_blocks)
-        except Exception as err:  # noqa: BLE001 - one bad figure never sinks the page
-            warnings.append(f"page {number}: figure at {tuple(round(v) for v in _box(region.rect))} "
-                            f"skipped ({type(err).__name__}: {err})")
-            continue
-        if isinstance(figure, str):
-            if figure:
-                warnings.append(figure)
-            continue
-        figure.index = len(figures) + 1
-        figures.append(figure)
+        parts = [region]
+        if layout is not None and pictured and region.caption is None and region.source == "raster" \
+                and not any(region.rect.intersects(b) for b in bombs):
+            # The figures inside the picture. None found: the page OCR stage reads it as
+            # text, without the probe read that would otherwise decide (a second OCR of
+            # every scanned page).
+            try:
+                parts = _split(page, region, layout)
+            except Exception as err:  # noqa: BLE001 - the picture is then judged whole, as without a model
+                warnings.append(f"page {number}: layout model failed ({type(err).__name__}: {err})")
+        for part in parts:
+            try:
+                figure = _build(page, part, blocks, labels, bombs, settings, ocr, garbled, skip_blocks,
+                                probe=part is region)
+            except Exception as err:  # noqa: BLE001 - one bad figure never sinks the page
+                warnings.append(f"page {number}: figure at {tuple(round(v) for v in _box(part.rect))} "
+                                f"skipped ({type(err).__name__}: {err})")
+                continue
+            if isinstance(figure, str):
+                if figure:
+                    warnings.append(figure)
+                continue
+            figure.index = len(figures) + 1
+            figure.in_picture = part is not region
+            figures.append(figure)
     return figures, warnings
+
+
+def _split(page: pymupdf.Page, region: _Region, layout: LayoutModel) -> list[_Region]:
+    """The figures a layout model finds inside one picture of a page, in reading order."""
+    clip = region.rect & page.rect
+    pix = _render(page, clip, 200, LAYOUT_SIDE)
+    image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)[:, :, :3]
+    parts = []
+    for box in layout.figures(np.ascontiguousarray(image)):
+        x0, y0, x1, y1 = box.box
+        rect = pymupdf.Rect(clip.x0 + x0 * clip.width, clip.y0 + y0 * clip.height,
+                            clip.x0 + x1 * clip.width, clip.y0 + y1 * clip.height) & clip
+        if min(rect.width, rect.height) >= MIN_PART_POINTS:
+            parts.append(_Region(rect, "raster"))
+    return _order(parts)
 
 
 def _build(page: pymupdf.Page, region: _Region, blocks: list[ft.TextBlock], labels: list[pymupdf.Rect],
            bombs: list[pymupdf.Rect], settings: IngestSettings, ocr: OcrEngine | None,
-           garbled: ft.Garbled, skip_blocks: set[int]) -> Figure | str:
-    """One figure, or a string: a warning, or "" when the region is not a figure after all."""
+           garbled: ft.Garbled, skip_blocks: set[int], probe: bool = True) -> Figure | str:
+    """One figure, or a string: a warning, or "" when the region is not a figure after all.
+
+    ``probe``: an uncaptioned image that may be a scan of text is read first to tell (not
+    for a part a layout model already called a figure)."""
     number = page.number + 1
     rect = region.rect if region.frame else _expand(region.rect, labels)
     clip = (rect + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD)) & page.rect
@@ -298,7 +349,7 @@ def _build(page: pymupdf.Page, region: _Region, blocks: list[ft.TextBlock], labe
     if any(clip.intersects(b) for b in bombs):
         box = tuple(round(v) for v in _box(clip))
         return f"page {number}: figure at {box} overlaps an oversized image; skipped"
-    if cap is None and region.source == "raster" and _maybe_scan(page, region.rect, blocks):
+    if probe and cap is None and region.source == "raster" and _maybe_scan(page, region.rect, blocks):
         if ocr is None:
             return ""  # a scanned page: the page OCR stage reads it
         probe = _render(page, region.rect, settings.figure_dpi, SCAN_PROBE_SIDE).tobytes("png")
@@ -343,3 +394,29 @@ def _vector_labels(page: pymupdf.Page, rect: pymupdf.Rect, cap: ft.Caption | Non
             if text and not (cap and cap.rect.contains((box.tl + box.br) / 2)):
                 lines.append(OcrLine(text, tuple(line["bbox"]), 1.0))
     return _rows(lines)
+
+
+def captions_from_ocr(figures: list[Figure], page: Page) -> None:
+    """Captions for the figures of a page whose words came from OCR (a scan): they were
+    read after the figures were found, so a "Figure 3-2.—…" paragraph there is matched to
+    the nearest uncaptioned figure now, by the same rules as a text-layer caption."""
+    if not page.ocr or not any(not f.caption for f in figures):
+        return
+    blocks = []
+    for b in page.blocks:
+        rect = pymupdf.Rect(b.bbox)
+        lines = [(rect, line) for line in b.text.splitlines() if line.strip()]
+        blocks.append(ft.TextBlock(rect, lines, b.text, len(b.text.split()), b.size))
+    caps = ft.captions(blocks)
+    taken = {f.label for f in figures if f.label}
+    pairs = sorted(
+        (cost, fi, ci)
+        for fi, fig in enumerate(figures) if not fig.caption
+        for ci, cap in enumerate(caps) if cap.label not in taken
+        if (cost := ft.caption_cost(pymupdf.Rect(fig.bbox), cap, blocks)) is not None
+    )
+    used: set[int] = set()
+    for _, fi, ci in pairs:
+        if not figures[fi].caption and ci not in used:
+            figures[fi].caption, figures[fi].label = caps[ci].text, caps[ci].label
+            used.add(ci)

@@ -115,6 +115,10 @@ def _init_worker(job: _Job) -> None:
     _worker["job"] = job
     _worker["doc"] = pymupdf.open(job.path)
     _worker["decoder"] = FontDecoder()  # junk-font readings learned from this worker's OCR
+    if job.settings.layout_model:
+        from ingest.layout import load
+
+        _worker["layout"] = load(threads=job.ocr_threads)  # None when not installed; loads on first use
     try:
         _worker["ocr"] = _StageLogged(get_engine(job.settings.ocr_engine, threads=job.ocr_threads), job.manual)
     except ManualragError as err:
@@ -156,7 +160,7 @@ def _release_memory() -> None:
 
 def _parse_page(number: int) -> tuple[Page, list[Figure]]:
     """Figures first (their boxes are excluded from body text), then the page's text."""
-    from ingest.figures import find_figures
+    from ingest.figures import captions_from_ocr, find_figures
     from ingest.pdf import read_page
 
     job: _Job = _worker["job"]  # type: ignore[assignment]
@@ -166,13 +170,15 @@ def _parse_page(number: int) -> tuple[Page, list[Figure]]:
     if ocr is None and "ocr_error" in _worker:
         warnings.append(f"OCR unavailable: {_worker['ocr_error']}")
     try:
-        figures, fig_warnings = find_figures(doc, number, job.settings, ocr, set(job.skip_xrefs))
+        figures, fig_warnings = find_figures(doc, number, job.settings, ocr, set(job.skip_xrefs),
+                                             layout=_worker.get("layout"))
         warnings.extend(fig_warnings)
     except Exception as err:  # noqa: BLE001 - one bad page never sinks a manual
         figures = []
         warnings.append(f"page {number}: figures skipped ({type(err).__name__}: {err})")
-    page = read_page(doc, number, job.settings, ocr, exclude=[f.bbox for f in figures],
+    page = read_page(doc, number, job.settings, ocr, exclude=[f.bbox for f in figures if not f.in_picture],
                      decoder=_worker["decoder"])  # type: ignore[arg-type]
+    captions_from_ocr(figures, page)
     page.warnings = warnings + page.warnings
     out_dir = Path(job.out_dir)
     for figure in figures:

@@ -62,6 +62,8 @@ def check_packages(settings: Settings) -> Check:
     }
     if settings.ingest.ocr_engine == "rapidocr":
         needed["rapidocr"] = ""
+    if settings.ingest.layout_model:
+        needed["rapid_layout"] = ""
     try:
         extras = [required_extra(settings.embed.model)]
     except ManualragError:

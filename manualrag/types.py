@@ -57,6 +57,10 @@ class Figure:
     nearby_text: str = ""  # text of the page that mentions or surrounds it
     image_path: str = ""  # PNG path relative to the store folder
     png: bytes = b""  # cropped image, until written to the store
+    # Cut out of a page that is one picture (a scan, a slide): the page's OCR still reads
+    # its words as the page's own text, since a layout box often takes in a slide's title
+    # and bullets (left out, they were missed on one dev set; kept, no set lost).
+    in_picture: bool = False
 
     @property
     def key(self) -> str:

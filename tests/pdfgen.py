@@ -185,6 +185,19 @@ class ManualBuilder:
         png = text_image(lines)
         page.insert_image(pymupdf.Rect(MARGIN, MARGIN, A4[0] - MARGIN, MARGIN + 30 * len(lines) + 40), stream=png)
 
+    def scanned_figure_page(self, heading: str, paragraphs: list[str], labels: list[str], caption: str) -> None:
+        """A scan of a page that holds text, a diagram and its caption: one image, no text layer."""
+        paper = ManualBuilder()
+        w = paper.new_page()
+        w.heading(heading)
+        w.paragraph(paragraphs[0])
+        frame = vector_diagram(w.page, w.y + 10, labels, caption)
+        w.y = frame.y1 + 34
+        for text in paragraphs[1:]:
+            w.paragraph(text)
+        png = w.page.get_pixmap(dpi=150, colorspace=pymupdf.csGRAY).tobytes("png")
+        self.doc.new_page(width=A4[0], height=A4[1]).insert_image(pymupdf.Rect(0, 0, *A4), stream=png)
+
     def junk_layer_page(self, lines: list[str]) -> None:
         """Readable text on the page image, but the text layer under it is font-encoding junk."""
         page = self.doc.new_page(width=A4[0], height=A4[1])

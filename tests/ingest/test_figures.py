@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pymupdf
 import pytest
-from pdfgen import PUMP_INTRO, ManualBuilder, label_diagram_png
+from pdfgen import A4, PUMP_INTRO, ManualBuilder, label_diagram_png
 from PIL import Image
 
 from ingest.figure_text import captions, looks_like_words, text_blocks
 from ingest.figures import _is_prose, _rows, find_figures, repeated_images
+from ingest.layout import load as load_layout
 from ingest.ocr import OcrEngine, get_engine
 from manualrag.settings import IngestSettings, Settings
 from manualrag.types import Figure, OcrLine
@@ -182,9 +183,33 @@ def test_scanned_text_pages_are_left_to_page_ocr(tmp_path: Path, cfg: IngestSett
         m.junk_layer_page(lines)
 
     doc = build(tmp_path, make)
-    for number in (1, 2):
-        figures = figures_of(doc, number, cfg, ocr)
-        assert figures == [], f"page {number} is a scan of text, not a figure: {describe(figures)}"
+    for layout in (None, load_layout()):
+        for number in (1, 2):
+            figures, warnings = find_figures(doc, number, cfg, ocr, set(), layout=layout)
+            assert figures == [] and warnings == [], (
+                f"page {number} is a scan of text, not a figure ({layout=}): {describe(figures)}"
+            )
+
+
+def test_a_figure_inside_a_scanned_page_is_cropped_and_read(tmp_path: Path, cfg: IngestSettings,
+                                                            ocr: OcrEngine) -> None:
+    def make(m: ManualBuilder) -> None:
+        for n in (1, 2, 3):
+            m.scanned_figure_page("2 Wiring", [PUMP_INTRO, "Tighten every terminal before restoring power. " * 3],
+                                  WIRING, f"Figure 2-{n}.—Pump controller wiring.")
+
+    doc = build(tmp_path, make)
+    skip = repeated_images(doc)
+    assert skip == set(), "three scans drawn at the same place are pages, not a repeated letterhead"
+    assert figures_of(doc, 1, cfg, ocr, skip) == [], "without a layout model the scan is left to page OCR"
+    figures, warnings = find_figures(doc, 2, cfg, ocr, skip, layout=load_layout())
+    assert warnings == [] and len(figures) == 1, describe(figures)
+    (fig,) = figures
+    x0, y0, x1, y1 = fig.bbox
+    assert (y1 - y0) < 0.4 * A4[1], f"the diagram, not the whole page: {fig.bbox}"
+    for label in ("MAIN BREAKER", "OVERLOAD RELAY", "FUSE F3 20 AMP"):
+        assert label in fig.ocr_text, f"{label!r} not read inside the crop: {fig.ocr_text!r}"
+    assert "isolate the supply" not in fig.ocr_text, "the paragraph above is the page's text, not a label"
 
 
 def test_page_without_figures(tmp_path: Path, cfg: IngestSettings, ocr: OcrEngine) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
-from pdfgen import A4, MARGIN
+from pdfgen import A4, MARGIN, PUMP_INTRO, ManualBuilder
 
 from manualrag.engine import Engine
 
@@ -92,3 +92,22 @@ def test_a_page_of_bold_labels_only_is_found(ingested_engine: Engine, tmp_path: 
     hits = ingested_engine.search("Which wheel has a hubcap?", manuals=["sedan.pdf"], k=4).hits
     assert hits and hits[0].page == 2, [(h.page, h.kind) for h in hits]
     assert "hubcap" in hits[0].text, "the page's own words are what the answer stage reads"
+
+
+def test_a_figure_inside_a_scanned_page_is_found_with_its_caption(ingested_engine: Engine, tmp_path: Path) -> None:
+    # A scanned manual: every page one image, drawn at the same place; one holds a diagram.
+    m = ManualBuilder()
+    m.scanned_page(["1 Safety", "Isolate the supply at the main breaker before any work.",
+                    "Only trained staff may open the controller cabinet."])
+    m.scanned_figure_page("2 Wiring", [PUMP_INTRO, "Tighten every terminal before restoring power. " * 3],
+                          ["MAIN BREAKER", "CONTACTOR K1", "OVERLOAD RELAY", "MOTOR M1", "FUSE F3 20 AMP",
+                           "TERMINAL TB1"], "Figure 2-1.—Pump controller wiring.")
+    m.scanned_page(["3 Cleaning", "Wipe the housing with a damp cloth once a month."])
+    path = m.save(tmp_path / "scanned.pdf")
+    (report,) = ingested_engine.ingest([path])
+    assert report.status == "ingested" and report.figures == 1, (report.status, report.error, report.figures)
+    hits = ingested_engine.search("Which fuse is in the pump controller wiring?", manuals=["scanned.pdf"], k=5).hits
+    figure = next((h for h in hits if h.kind == "figure"), None)
+    assert figure is not None, [(h.page, h.kind) for h in hits]
+    assert (figure.page, figure.figure) == (2, "Figure 2-1"), "the caption read by page OCR names the crop"
+    assert "FUSE F3 20 AMP" in figure.text and Path(figure.image).is_file(), "labels read, crop stored"
