@@ -334,7 +334,6 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "error": answer.error,
                 "answer": answer.text,
                 "draft": answer.raw_text if answer.outcome == "withheld" else None,
-                "withheld_draft": answer.withheld_draft or None,
                 "unsupported": answer.unsupported,
             }
         )

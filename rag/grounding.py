@@ -142,6 +142,11 @@ _UNIT_GROUPS = [
     ("s", "sec", "secs", "second", "seconds"),
     ("min", "mins", "minute", "minutes"),
     ("h", "hr", "hrs", "hour", "hours"),
+    # Service intervals and warranty periods are values too ("every 6 months", "2 years").
+    ("day", "days"),
+    ("week", "weeks"),
+    ("month", "months"),
+    ("year", "years", "yr", "yrs"),
     ("%", "percent"),
     ("µf", "uf", "mf"),
     ("gb",),

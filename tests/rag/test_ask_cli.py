@@ -55,3 +55,43 @@ def test_ask_prints_checked_answer_and_sources(sample_store: Path, tmp_path: Pat
     assert streamed.startswith("The overload relay tripped [1]."), streamed
     assert "[9]" not in checked, "a key never offered is dropped from the printed answer"
     assert "Sources:" in checked and "[1] p200-controller.pdf p.4" in checked, checked
+
+
+def test_eval_answers_scores_answers_abstentions_and_citations(sample_store: Path, tmp_path: Path, fake_llm,  # type: ignore[no-untyped-def]
+                                                                monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`manualrag eval --answers` end to end: real retrieval and grounding, the model's words scripted
+    per question at the HTTP boundary."""
+    from llm_helpers import Reply
+
+    def reply(body: dict) -> Reply:  # type: ignore[type-arg]
+        question = body["messages"][-1]["content"].rsplit("Question:", 1)[-1]
+        if "F07452" in question:
+            return Reply(text="Fault F07452 means the overload relay tripped [1].")
+        if "fuse" in question:
+            return Reply(text="The contactor coil is protected by a 120 AMP fuse [1].")  # "20" only inside "120"
+        return Reply(text="The warranty period is 5 years [1].")  # no source says so
+
+    store = tmp_path / "store"
+    shutil.copytree(sample_store, store)
+    gold = tmp_path / "gold.json"
+    gold.write_text(json.dumps([
+        {"id": "q1", "doc": "p200-controller.pdf", "question": "What does fault code F07452 mean?",
+         "answer": "overload relay tripped", "must_contain": ["overload"], "pages": [4], "figure": None, "kind": "text"},
+        {"id": "q2", "doc": "p200-controller.pdf", "question": "Which fuse protects the motor contactor coil?",
+         "answer": "F3, 20 AMP", "must_contain": ["20"], "pages": [3], "figure": "Table 2-1", "kind": "table"},
+        {"id": "q3", "doc": "p200-controller.pdf", "question": "What is the warranty period?",
+         "answer": "", "must_contain": [], "pages": [], "figure": None, "kind": "unanswerable"},
+    ]))
+    fake_llm.responder = reply
+    monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", fake_llm.url)
+    assert main(["eval", str(gold), "--store", str(store), "--answers", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    summary, rows = report["summary"], {r["id"]: r for r in report["questions"]}
+    assert rows["q1"]["correct"] and rows["q1"]["outcome"] == "answered" and rows["q1"]["cited_pages"] == [4]
+    assert not rows["q2"]["correct"], "a whole-word match only: 120 does not contain the expected 20"
+    assert rows["q3"]["abstained"] and rows["q3"]["outcome"] == "withheld", json.dumps(rows["q3"])
+    assert "5 years" in rows["q3"]["draft"], "the withheld draft is kept for review"
+    assert summary["answer_contains_all"] == 0.5 and summary["by_kind"] == {"table": "0/1", "text": "1/1"}
+    assert summary["unanswerable_abstained"] == 1.0
+    assert summary["outcomes"]["withheld"] >= 1 and summary["errors"] == 0
+    assert summary["evidence_s"]["p50"] is not None

@@ -44,6 +44,7 @@ def test_keyword_query_is_bounded_and_keeps_codes() -> None:
         ("The handle fits a Hakko tip [1].", "strict", ["Hakko"]),  # a name no source has
         ("The handle fits a Hakko tip [1].", "values", []),
         ("Replace F7 [1].", "values", ["F7"]),  # an invented code, at any strictness but off
+        ("The warranty is 5 years [1].", "values", ["5 years"]),  # a period is a value with a unit
     ],
 )
 def test_check_draft(draft: str, strictness: str, unsupported: list[str]) -> None:
