@@ -52,6 +52,9 @@ class Unit:
     # A table row's title and column names: a row that matches the question scores for them
     # too, in a table source or a table on a page.
     context: set[str] = field(default_factory=set)
+    # A page's table title: its table's rows. A title shown without a row states no value,
+    # so it brings its best matching row with it (``select``).
+    rows: list[Unit] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -137,7 +140,10 @@ def _split_page(
             continue
         if sum(ln.lstrip().startswith("|") for ln in lines) >= max(2, len(lines) // 2):
             part = split_units(paragraph, "table", estimate, max_tokens)
+            rows = [u for u in part.units if not u.fixed]
             for unit in part.units:
+                if unit.fixed:
+                    unit.rows = rows
                 unit.fixed = False  # a page's table title competes like any line
         elif lines[0].rstrip().lower().endswith("labels:"):
             part = split_units("\n".join(lines), "figure", estimate, max_tokens)
@@ -302,6 +308,9 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
+        matching = [r for r in unit.rows if r.terms & wanted]
+        if matching:
+            take(max(matching, key=lambda r: r.score))
 
     # The best retrieval hit always shows its best line; a forced source its fixed lines.
     first_free = [u for u in chosen[0].units if not u.fixed] if chosen else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from rag.evidence import WHOLE_FIGURE_TOKENS, select, split_units, terms
@@ -176,3 +178,35 @@ def test_a_line_is_chosen_by_meaning_as_well_as_by_words(embedder) -> None:  # t
     assert "compartment" in by_words and "plus sign" in by_words
     assert "nine hours" not in by_words, "by words alone the answer line shares nothing with the question"
     assert "nine hours" in shown(by_meaning(embedder, question)), "by meaning it is the closest line"
+
+
+
+# A page that introduces its table in prose: the prose and the table's title are closest to
+# the question in meaning and share most of its words, yet only a row states the value.
+CAPACITIES = """Table 4-2.—Current-Carrying Capacities (in Amperes) of Single Copper Conductors in Free Air
+| Size | Moisture Resistant Rubber or Thermoplastic | Varnished Cambric or Heat Resistant Thermoplastic | Silicone Rubber or Fluorinated Ethylene Propylene |
+| --- | --- | --- | --- |
+| 8 | 55 | 70 | 100 |
+| 10 | 40 | 55 | 75 |
+| 12 | 25 | 40 | 55 |
+| 14 | 20 | 30 | 45 |"""
+RATINGS_PAGE = (
+    "SAFE CURRENT RATINGS\n\nThe allowable current-carrying capacities of single copper conductors in free air "
+    "at a maximum room temperature of 30°C are given in table 4-2. At ambient temperatures above 30°C, "
+    "these conductors carry less current.\n\n" + CAPACITIES + "\n\nReplace a conductor whose insulation is cracked."
+)
+
+
+def test_a_table_title_on_a_page_comes_with_its_matching_row() -> None:
+    question = "How many amperes can a single No. 10 copper conductor with varnished cambric insulation carry in free air?"
+    labels = "Labels read from the diagram:\nVARNISHED\nCAMBRIC\nBRAID\nCONDUCTORS"
+    sources = [split_units(RATINGS_PAGE, "page", estimate_tokens), split_units(labels, "figure", estimate_tokens)]
+
+    def meaning(texts: Sequence[str]) -> list[float]:  # the prose and the title read closest to the question
+        return [0.9 if "allowable" in t or "ambient" in t or "Capacities" in t else 0.2 for t in texts]
+
+    page, _ = select(question, sources, budget=90, meaning=meaning)
+    assert page and "Table 4-2" in page, page
+    assert "Size 10: Moisture Resistant Rubber or Thermoplastic: 40; Varnished Cambric" in page, \
+        "a title without its row states no value: the row asked for comes with it"
+    assert "Size 8:" not in page and "Size 12:" not in page and "Size 14:" not in page, "only the matching row"
