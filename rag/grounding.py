@@ -187,6 +187,8 @@ def _units_named(text: str) -> set[str]:
 
 
 _KEY = re.compile(r"\[\d+\]")
+# A table row as the prompt shows it (rag/evidence.py _record): "key: column: value; column: value".
+_ROW = re.compile(r"^[^:;\n]{1,80}: [^:;\n]+: [^;\n]*(?:; [^:;\n]+: [^;\n]*)*$")
 
 
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -205,16 +207,27 @@ def unsupported_values(
     that has the value (or a line beside it: a label stacked under its name) must also
     share a content word with the answer's sentence that states it: a "3" from "Figure
     1-3" does not vouch for "the impedance is 3". Values the user gave in the question
-    are not the model's invention.
+    are not the model's invention. A table row ("Size 10: Copper: 55; ...") also carries
+    the unit its table's title names ("Capacities (in Amperes)"), the nearest line above
+    it in its source that is not a row.
     """
     text = _degrees(_KEY.sub(" ", answer))
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
+    named: list[set[str]] = []  # the units each line names, a row's with its table title's
     for block in evidence:
         # A source's key ("[3] page 78") is our numbering, not a value the manual states.
         own = [_KEY.sub(" ", line) for line in block.splitlines() if line.strip()]
         lines += own
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
+        title: set[str] = set()
+        for line in own:
+            if _ROW.match(line):
+                named.append(_units_named(line) | title)
+            else:
+                named.append(_units_named(line))
+                if line.strip() != "[…]":
+                    title = named[-1]
     given = _quantities(question)
     found = [_quantities(line) for line in lines]
     codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
@@ -225,10 +238,10 @@ def unsupported_values(
             num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
             if not unit and "." not in num and "/" not in num and not counts:
                 continue
-            supported = _states(num, unit, given, question) or any(
-                _states(num, unit, line_values, line)
+            supported = _states(num, unit, given, _units_named(question)) or any(
+                _states(num, unit, line_values, named[i])
                 and (not topical or not subject or bool(subject & about[i]))
-                for i, (line, line_values) in enumerate(zip(lines, found))
+                for i, line_values in enumerate(found)
             )
             if not supported and match[0] not in missing:
                 missing.append(match[0])
@@ -240,13 +253,14 @@ def unsupported_values(
     return missing
 
 
-def _states(num: str, unit: str, values: set[tuple[str, str]], line: str) -> bool:
-    """Whether a line with these values states `num` (with `unit`; "" for a bare number)."""
+def _states(num: str, unit: str, values: set[tuple[str, str]], named: set[str]) -> bool:
+    """Whether a line with these values, naming these units, states `num` (with `unit`; ""
+    for a bare number)."""
     stated = any(n == num for n, _ in values)
     if not unit:
         return stated
     # With its unit, or bare in a line that names the unit (a table row under "(ohms)").
-    return (num, unit) in values or stated and unit in _units_named(line)
+    return (num, unit) in values or stated and unit in named
 
 
 def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") -> list[str]:

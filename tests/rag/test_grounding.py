@@ -99,3 +99,14 @@ def test_an_expected_value_counts_only_as_whole_words() -> None:
     assert contains("There are 14 markets [1].", "14") and not contains("There are 14 markets [1].", "4")
     assert contains("Rated at 200°C [1].", "200°C") and contains("the  SE\nNightshade", "SE Nightshade")
     assert not contains("the XSE6 trim", "SE") and contains("It is BLUE.", "blue")
+
+
+def test_a_table_row_carries_the_unit_its_title_names() -> None:
+    table = ("[1] page 24, SAFE CURRENT RATINGS\nTable 1-3.—Current-Carrying Capacities (in Amperes) of Copper Conductors\n"
+             "[…]\nSize 10: Rubber: 40; Varnished Cambric: 55; Silicone: 75\n[…]")
+    question = "How much current can a No. 10 varnished cambric conductor carry?"
+    assert check_draft("A No. 10 varnished cambric conductor carries 55 amps [1].", [table], question).grounded
+    # Prose under a title is not its row: the unit stays with the line that names it.
+    prose = "[1] page 24\nConductor ratings (in Amperes)\n[…]\nA No. 10 varnished cambric conductor is size 55 wire."
+    verdict = check_draft("A No. 10 varnished cambric conductor carries 55 amps [1].", [prose], question)
+    assert verdict.unsupported == ["55 amps"]
