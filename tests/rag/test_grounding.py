@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grounding import MAX_KEYWORD_TERMS, check_draft, keyword_query, terms, tokens, unsupported_names
+from rag.grounding import GLUE, MAX_KEYWORD_TERMS, check_draft, keyword_query, terms, tokens, unsupported_names
 
 EVIDENCE = [
     "[1] page 12, Fuses\nReplace F1 with a 20 AMP fuse. The handle fits a Weller tip.",
@@ -110,3 +110,12 @@ def test_a_table_row_carries_the_unit_its_title_names() -> None:
     prose = "[1] page 24\nConductor ratings (in Amperes)\n[…]\nA No. 10 varnished cambric conductor is size 55 wire."
     verdict = check_draft("A No. 10 varnished cambric conductor carries 55 amps [1].", [prose], question)
     assert verdict.unsupported == ["55 amps"]
+
+
+
+def test_glue_words_are_not_novel() -> None:
+    evidence = ["[1] page 3\nRubber tape stretches and does not hold on a hot splice."]
+    question = "Why is rubber tape a poor choice for a hot splice?"
+    assert GLUE == {t for w in GLUE for t in terms(w)}, "glue is compared with terms: each word must be one"
+    assert check_draft("Rubber tape only stretches, it also loosens and slips [1].", evidence, question).grounded
+    assert not check_draft("Rubber tape melts, smokes and ignites [1].", evidence, question).grounded
