@@ -197,6 +197,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     print(flush=True)
             elif isinstance(event, Status):
                 if not args.json:
+                    if event.restart and streamed:
+                        print("\n", flush=True)  # the withheld draft stays above; the next one follows
                     print(f"… {event.text}", file=sys.stderr, flush=True)
             elif isinstance(event, Token):
                 if not args.json:

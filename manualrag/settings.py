@@ -23,6 +23,9 @@ INGEST_VERSION = 2  # 2: whole-page records beside passages, tables and figures
 # GPU or a hosted model reads thousands a second.
 EMBEDDED_PROMPT_TOKENS = 260
 REMOTE_PROMPT_TOKENS = 2000
+# A draft withheld as unsupported gets one more try from this many tokens of the same pages:
+# the line that holds the answer often sits just outside the first budget.
+EMBEDDED_RETRY_PROMPT_TOKENS = 400
 
 
 class StoreSettings(BaseModel):
@@ -181,6 +184,14 @@ class LlmSettings(BaseModel):
         "prompt tokens/s, so this bounds the wait for the first token to ~5 s), 2000 for a `base_url` "
         "endpoint.",
     )
+    retry_prompt_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="When a draft is withheld (it states what the lines shown don't), ask once more with this "
+        "bigger budget: more lines of the same pages. The answer then comes later, from the second draft, and "
+        "passes the same checks. Empty: 400 for the embedded model, none for a `base_url` endpoint (it already "
+        "reads 2000 tokens). 0: never.",
+    )
     grounding: Literal["auto", "strict", "values", "off"] = Field(
         "auto",
         description="How strictly a draft answer is checked against the sources it was given before it is "
@@ -214,6 +225,13 @@ class LlmSettings(BaseModel):
     def budget(self) -> int:
         """The prompt budget in force: set, or by endpoint."""
         return self.prompt_tokens or (EMBEDDED_PROMPT_TOKENS if self.embedded else REMOTE_PROMPT_TOKENS)
+
+    @property
+    def retry_budget(self) -> int:
+        """The budget of the second try after a withheld draft; none unless above `budget`."""
+        if self.retry_prompt_tokens is not None:
+            return self.retry_prompt_tokens
+        return EMBEDDED_RETRY_PROMPT_TOKENS if self.embedded else 0
 
     @property
     def strictness(self) -> Literal["strict", "values", "off"]:

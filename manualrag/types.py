@@ -273,6 +273,8 @@ class Answer:
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
     restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
+    # Drafts withheld before a second try from more evidence (rag/answer.py), for review.
+    withheld_drafts: list[str] = field(default_factory=list)
     truncated: bool = False  # some sources were shortened to fit the prompt budget
     retrieval_s: float = 0.0  # set by the caller, which runs retrieval
     query: str = ""  # set by the caller: what retrieval searched for (follow-ups are rewritten)
@@ -305,6 +307,7 @@ class Answer:
             "error": self.error,
             "unsupported": self.unsupported,
             "restated": self.restated,
+            "withheld_drafts": self.withheld_drafts,
             "truncated": self.truncated,
             "timings": {
                 "retrieval_s": round(self.retrieval_s, 3),

@@ -48,6 +48,7 @@ class Token:
 @dataclass(frozen=True, slots=True)
 class Status:
     text: str  # "loading the local model…": show it while the call blocks
+    restart: bool = False  # the tokens streamed so far were a withheld draft: clear them, a new one follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +108,25 @@ class Answerer:
 
         s = self.settings
         began = time.perf_counter()  # the first token's wait includes choosing the evidence
-        prompt = build_prompt(
-            question,
-            hits,
-            context_tokens=s.context_tokens,
-            max_tokens=s.max_tokens,
-            prompt_tokens=s.budget,
-            max_sources=s.max_sources,
-            earlier=[a.question for a in history if a.question],
-            vision=s.vision,
-            pages=pages,
-            meaning=meaning,
-        )
-        if s.vision:
-            attach_images(prompt, self._figure_images(prompt))
+
+        def prompt_for(budget: int) -> Prompt:
+            prompt = build_prompt(
+                question,
+                hits,
+                context_tokens=s.context_tokens,
+                max_tokens=s.max_tokens,
+                prompt_tokens=budget,
+                max_sources=s.max_sources,
+                earlier=[a.question for a in history if a.question],
+                vision=s.vision,
+                pages=pages,
+                meaning=meaning,
+            )
+            if s.vision:
+                attach_images(prompt, self._figure_images(prompt))
+            return prompt
+
+        prompt = prompt_for(s.budget)
         answer = Answer(
             question=question,
             text="",
@@ -144,6 +150,22 @@ class Answerer:
             yield Status(f"local model ready in {answer.load_s:.1f} s")
             began += answer.load_s  # reported apart
 
+        yield from self._draft(answer, prompt, began, absent)
+        if answer.outcome == "withheld" and s.retry_budget > s.budget:
+            # The small model invents when the line it needs was cut from the prompt; the
+            # same pages at a bigger budget often hold it (measured in README). The second
+            # draft passes the same checks, so an unanswerable question stays unanswered.
+            answer.withheld_drafts.append(answer.raw_text.strip())
+            yield Status("the draft stated what the lines shown don't: reading more of the pages…", restart=True)
+            answer.unsupported, answer.restated = [], False
+            yield from self._draft(answer, prompt_for(s.retry_budget), began, absent)
+        answer.total_s = time.perf_counter() - began
+        yield answer
+
+    def _draft(self, answer: Answer, prompt: Prompt, began: float, absent: Sequence[str]) -> Iterator[AnswerEvent]:
+        """Stream one draft from `prompt` and check it into `answer` (text, citations, verdict)."""
+        answer.sources, answer.source_ids = len(prompt.sources), [h.id for h in prompt.sources]
+        answer.messages, answer.truncated = trace_messages(prompt.messages), prompt.truncated
         pieces: list[str] = []
         try:
             for piece in self.chat.stream(prompt.messages):
@@ -153,10 +175,8 @@ class Answerer:
                 yield Token(piece)
         except LlmUnavailable as err:
             answer.error = str(err)
-        answer.total_s = time.perf_counter() - began
         answer.model = self.chat.model  # known only after the first call when MODEL was empty
         self._finish(answer, "".join(pieces), prompt, absent)
-        yield answer
 
     def prepare(self, on_status: StatusCallback = _noop) -> float:
         """Load the embedded model now (a UI may call this in the background); seconds spent.

@@ -335,6 +335,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "answer": answer.text,
                 "draft": answer.raw_text if answer.outcome == "withheld" else None,
                 "unsupported": answer.unsupported,
+                "withheld_drafts": answer.withheld_drafts,
             }
         )
     answerable = [r for r in rows if r["answerable"]]
@@ -355,6 +356,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
         },
         "outcomes": {o: sum(1 for r in rows if r["outcome"] == o)
                      for o in ("answered", "not_in_manuals", "withheld", "llm_error")},
+        "retried": sum(1 for r in rows if r["withheld_drafts"]),
         "evidence_s": {"p50": round(_percentile(evidence, 50), 2), "p95": round(_percentile(evidence, 95), 2)},
         "unanswerable_abstained": round(sum(r["abstained"] for r in unanswerable) / max(len(unanswerable), 1), 3),
         "citation_page_precision": round(sum(r["cited_gold"] for r in answerable) / max(cited, 1), 3),
@@ -373,7 +375,8 @@ def format_answer_report(report: dict[str, object]) -> str:
         f"unanswerable questions answered with the shared phrase: {s['unanswerable_abstained']:.3f}",
         f"citations on a gold page: {s['citation_page_precision']:.3f}",
         "correct by kind: " + ", ".join(f"{k} {v}" for k, v in s["by_kind"].items()),
-        "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
+        + f"; {s['retried']} withheld drafts retried from more evidence",
         f"evidence shown p50 {s['evidence_s']['p50']} s, p95 {s['evidence_s']['p95']} s",
         f"first token p50 {s['first_token_s']['p50']} s, p95 {s['first_token_s']['p95']} s; "
         f"total p50 {s['total_s']['p50']} s, p95 {s['total_s']['p95']} s; errors {s['errors']}",

@@ -95,6 +95,8 @@ class AnswerJob:
                     self.status = "reading the manuals…"
                 elif isinstance(event, Status):
                     self.status = event.text
+                    if event.restart:  # a withheld draft: the next one replaces it
+                        self.text = ""
                 elif isinstance(event, Answer):
                     answer = event
                     query = str(getattr(event, "query", "") or "")

@@ -129,6 +129,10 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
         )
     if answer.restated:
         st.warning("The model's draft was withheld: it only restates the question.")
+    for draft in answer.withheld_drafts:
+        st.caption("An earlier draft, withheld (it stated what the lines shown lacked); the model was then "
+                   "asked again from more of the pages, with the prompt below:")
+        st.code(draft, language=None, wrap_lines=True)
 
     with st.expander(f"Exact prompt ({len(answer.messages)} messages)"):
         for message in answer.messages:

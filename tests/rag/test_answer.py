@@ -57,6 +57,7 @@ def hits(tmp_path: Path) -> list[Hit]:
 
 
 def _answerer(url: str, **llm: object) -> Answerer:
+    llm.setdefault("retry_prompt_tokens", 0)  # one draft per question, unless a test is about the second try
     settings = LlmSettings(**llm)  # type: ignore[arg-type]
     chat = ChatModel(base_url=url, model="test-model", max_retries=0, max_tokens=settings.max_tokens)
     return Answerer(chat, settings)
@@ -352,3 +353,40 @@ def test_first_question_to_a_fresh_server_survives_a_concurrent_request(hits: li
     finally:
         server.close()
     assert len(pieces) > 3, f"the first reply was cut short: {''.join(pieces)!r}"
+
+
+def _long_hit() -> Hit:
+    """A page whose torque line sits after many lines about the same fuse holder."""
+    filler = " ".join(f"The fuse holder cover {n} clips onto the rail of the fuse holder." for n in range(30))
+    return Hit(id="p1", manual="P200.pdf", page=20, kind="text", score=1.0,
+               text=filler + " Torque the fuse holder screws to 2.5 Nm.")
+
+
+def test_a_withheld_draft_is_tried_once_more_from_more_evidence(fake_llm: FakeLlm) -> None:
+    fake_llm.script = [Reply(text="Tighten the fuse holder to 20 Nm [1]."),
+                       Reply(text="Torque the fuse holder screws to 2.5 Nm [1].")]
+    answerer = _answerer(fake_llm.url, prompt_tokens=130, retry_prompt_tokens=800)
+    events, answer = _run(answerer, "What torque for the fuse holder screws?", [_long_hit()])
+    first, second = (len(c.body["messages"][-1]["content"]) for c in fake_llm.chats)
+    assert second > first, "the second try reads more of the page"
+    assert [e.restart for e in events if isinstance(e, Status)] == [True], "the withheld draft is taken back once"
+    assert answer.outcome == "answered" and "2.5 Nm" in answer.text, answer
+    assert answer.withheld_drafts == ["Tighten the fuse holder to 20 Nm [1]."], "the first draft is kept for review"
+    assert answer.first_token_s is not None and answer.total_s >= answer.first_token_s
+
+
+def test_a_second_invented_draft_is_withheld_too(fake_llm: FakeLlm) -> None:
+    fake_llm.script = [Reply(text="Tighten it to 20 Nm [1]."), Reply(text="Tighten it to 35 Nm [1].")]
+    answerer = _answerer(fake_llm.url, prompt_tokens=130, retry_prompt_tokens=800)
+    _, answer = _run(answerer, "What torque for the fuse holder screws?", [_long_hit()])
+    assert len(fake_llm.chats) == 2, "one more try, not more"
+    assert answer.outcome == "withheld" and answer.text == CANNOT_ANSWER and answer.unsupported == ["35 Nm"]
+
+
+def test_no_second_try_when_none_is_set(fake_llm: FakeLlm) -> None:
+    fake_llm.script = [Reply(text="Tighten it to 20 Nm [1].")]
+    _, answer = _run(_answerer(fake_llm.url, prompt_tokens=130, retry_prompt_tokens=0),
+                     "What torque for the fuse holder screws?", [_long_hit()])
+    assert len(fake_llm.chats) == 1 and answer.outcome == "withheld" and answer.withheld_drafts == []
+    # Defaults: the embedded model tries again from 400 tokens; an endpoint already reads 2000.
+    assert (LlmSettings().retry_budget, LlmSettings(base_url="http://127.0.0.1:1/v1").retry_budget) == (400, 0)

@@ -292,3 +292,27 @@ def test_serve_parser() -> None:
 
     args = build_parser().parse_args(["serve", "--store", "s", "--host", "0.0.0.0", "--port", "9001"])
     assert (args.command, args.store, args.host, args.port) == ("serve", "s", "0.0.0.0", 9001)
+
+
+def test_a_retried_answer_replaces_the_withheld_draft_on_the_page(tmp_path: Path) -> None:
+    """The chat shows only the second draft once the engine takes the first one back."""
+    from rag.answer import Status, Token
+    from ui.jobs import AnswerJob
+
+    class Retrying:  # the event stream of rag.answer.Answerer.ask when a draft is withheld
+        def ask(self, question: str, *args: object):  # type: ignore[no-untyped-def]
+            yield Token("Tighten it to 20 Nm [1].")
+            yield Status("reading more of the pages…", restart=True)
+            yield Token("Torque the screws to 2.5 Nm [1].")
+            yield Answer(question=question, text="Torque the screws to 2.5 Nm [1].",
+                         withheld_drafts=["Tighten it to 20 Nm [1]."])
+
+    conversations = Conversations(tmp_path / "app.db")
+    cid = conversations.create("q", owner="tok-a")
+    job = AnswerJob(Retrying(), conversations, cid, "What torque?", [], [])  # type: ignore[arg-type]
+    deadline = time.monotonic() + 30
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.done and job.text == "Torque the screws to 2.5 Nm [1].", job.text
+    saved = conversations.turns(cid)[0]
+    assert saved.answer.withheld_drafts == ["Tighten it to 20 Nm [1]."], "the review desk still sees the first draft"
