@@ -110,8 +110,57 @@ def furniture(box: BBox, text: str, height: float) -> bool:
     return in_band and len(text.split()) <= 8
 
 
+# Letter-spaced display type ("C A M R Y   M O D E L S"): four or more single letters in a row
+# (a cheap test on the line's text before its characters are read).
+_SPACED = re.compile(r"(?<!\S)(?:[A-Za-z] ){3,}[A-Za-z](?!\S)")
+# In letter-spaced type every letter is followed by a space; a word break is a gap this many
+# times wider than the run's usual gap between letters.
+WORD_BREAK = 2.0
+
+
+def unspace(chars: Sequence[dict]) -> str:
+    """A line's text from its characters (PyMuPDF rawdict), with letter-spaced runs joined
+    into words ("CAMRY MODELS"): otherwise neither search nor the model sees the word.
+
+    A run is four or more space-separated capitals (a kerned pair, "LT", counts as one);
+    inside it a word break is a gap WORD_BREAK times the run's usual gap."""
+    words: list[list[dict]] = [[]]
+    for c in chars:
+        if c["c"].isspace():
+            if words[-1]:
+                words.append([])
+        else:
+            words[-1].append(c)
+    words = [w for w in words if w]
+    # Capitals only: display type is set in capitals, and "M x N x 2" is a formula.
+    spaced = [len(w) <= 2 and all(c["c"].isalpha() and c["c"].isupper() for c in w) for w in words]
+    joined = [False] * len(words)  # word k joins the one before it without a space
+    i = 0
+    while i < len(words):
+        j = i
+        while j < len(words) and spaced[j]:
+            j += 1
+        if j - i >= 4 and sum(len(w) == 1 for w in words[i:j]) >= 3:
+            gaps = [words[k + 1][0]["bbox"][0] - words[k][-1]["bbox"][2] for k in range(i, j - 1)]
+            usual = max(sorted(gaps)[len(gaps) // 2], 0.1)
+            for k in range(i, j - 1):
+                joined[k + 1] = gaps[k - i] <= WORD_BREAK * usual
+        i = max(j, i + 1)
+    return "".join((" " if k and not joined[k] else "") + "".join(c["c"] for c in w) for k, w in enumerate(words))
+
+
 def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
     raw = page.get_text("dict", sort=True, flags=_TEXT_FLAGS)
+    if any(_SPACED.search("".join(s["text"] for s in line["spans"]))
+           for block in raw["blocks"] for line in block.get("lines", ())):
+        # The same blocks and lines with each character's box, to find the word breaks.
+        raw = page.get_text("rawdict", sort=True, flags=_TEXT_FLAGS)
+        for block in raw["blocks"]:
+            for line in block.get("lines", ()):
+                for span in line["spans"]:
+                    span["text"] = "".join(c["c"] for c in span["chars"])
+                if _SPACED.search("".join(s["text"] for s in line["spans"])):
+                    line["unspaced"] = unspace([c for s in line["spans"] for c in s["chars"]])
     drafts = []
     for block in raw["blocks"]:
         lines = []
@@ -119,7 +168,7 @@ def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
             spans = [
                 (s["font"], s["size"], is_bold(s), s["text"]) for s in line["spans"] if s["text"].strip()
             ]
-            text = " ".join("".join(s[3] for s in spans).split())
+            text = " ".join(line.get("unspaced", "".join(s[3] for s in spans)).split())
             if text and not mostly_inside(tuple(line["bbox"]), exclude):
                 lines.append(Line(tuple(line["bbox"]), text, spans))
         if lines:

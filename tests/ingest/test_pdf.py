@@ -384,3 +384,20 @@ def test_a_failing_page_never_raises(sample: pymupdf.Document, cfg: IngestSettin
     page = read_page(sample, 7, cfg, _BrokenOcr())
     assert "OCR failed (RuntimeError)" in " ".join(page.warnings), page.warnings
     assert not page.ocr and page.blocks == [], page.blocks
+
+
+def test_letter_spaced_headings_are_read_as_words(tmp_path: Path, cfg: IngestSettings) -> None:
+    """Display type set with a space after every capital reads as words, split where the gap
+    is wider; a formula of single letters ("M x N") and ordinary text are left alone."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    page.insert_text((MARGIN, 120), "C A M R Y    H Y B R I D    M O D E L S", fontsize=16, fontname="hebo")
+    page.insert_text((MARGIN, 160), "Each model lists its wheels and its engine.", fontsize=10)
+    page.insert_text((MARGIN, 180), "The output has the shape M x N x 2 for each box.", fontsize=10)
+    path = tmp_path / "spaced.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+    assert "CAMRY HYBRID MODELS" in text, text
+    assert "Each model lists its wheels and its engine." in text
+    assert "M x N x 2" in text, "lower-case single letters are not letter-spacing"
