@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gold import FAULT, FUSE, WARRANTY, gold, write_gold
 
 from manualrag.cli import main
 
@@ -81,18 +82,9 @@ def test_ingest_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_eval_on_tiny_gold_file(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    gold = tmp_path / "gold.json"
-    gold.write_text(json.dumps([
-        {"id": "q1", "doc": "p200-controller.pdf", "question": "What does fault code F07452 mean?",
-         "answer": "overload relay tripped", "must_contain": ["overload"], "pages": [4], "figure": None, "kind": "text"},
-        {"id": "q2", "doc": "p200-controller.pdf", "question": "Which fuse protects the motor contactor coil?",
-         "answer": "F3, 20 AMP", "must_contain": ["20"], "pages": [3], "figure": "Table 2-1", "kind": "table"},
-        {"id": "q3", "doc": "p200-controller.pdf", "question": "What is on the controller wiring diagram?",
-         "answer": "breaker, contactor", "must_contain": [], "pages": [2], "figure": "Figure 2-1", "kind": "figure"},
-        {"id": "q4", "doc": "p200-controller.pdf", "question": "What is the warranty period?",
-         "answer": "", "must_contain": [], "pages": [], "figure": None, "kind": "unanswerable"},
-    ]))
-    assert main(["eval", str(gold), "--store", str(store), "--json", "--budgets", "60,400"]) == 0
+    figure = gold("q3", "What is on the controller wiring diagram?", [], [2], "figure", "Figure 2-1", "breaker, contactor")
+    gold_file = write_gold(tmp_path / "gold.json", FAULT, FUSE, figure, WARRANTY)
+    assert main(["eval", str(gold_file), "--store", str(store), "--json", "--budgets", "60,400"]) == 0
     report = json.loads(capsys.readouterr().out)
     summary = report["summary"]
     # The prompt a model would read, built without running one: two answerable questions have

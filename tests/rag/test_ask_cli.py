@@ -61,6 +61,7 @@ def test_eval_answers_scores_answers_abstentions_and_citations(sample_store: Pat
                                                                 monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`manualrag eval --answers` end to end: real retrieval and grounding, the model's words scripted
     per question at the HTTP boundary."""
+    from gold import FAULT, FUSE, WARRANTY, write_gold
     from llm_helpers import Reply
 
     def reply(body: dict) -> Reply:  # type: ignore[type-arg]
@@ -73,15 +74,7 @@ def test_eval_answers_scores_answers_abstentions_and_citations(sample_store: Pat
 
     store = tmp_path / "store"
     shutil.copytree(sample_store, store)
-    gold = tmp_path / "gold.json"
-    gold.write_text(json.dumps([
-        {"id": "q1", "doc": "p200-controller.pdf", "question": "What does fault code F07452 mean?",
-         "answer": "overload relay tripped", "must_contain": ["overload"], "pages": [4], "figure": None, "kind": "text"},
-        {"id": "q2", "doc": "p200-controller.pdf", "question": "Which fuse protects the motor contactor coil?",
-         "answer": "F3, 20 AMP", "must_contain": ["20"], "pages": [3], "figure": "Table 2-1", "kind": "table"},
-        {"id": "q3", "doc": "p200-controller.pdf", "question": "What is the warranty period?",
-         "answer": "", "must_contain": [], "pages": [], "figure": None, "kind": "unanswerable"},
-    ]))
+    gold = write_gold(tmp_path / "gold.json", FAULT, FUSE, WARRANTY)
     fake_llm.responder = reply
     monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", fake_llm.url)
     assert main(["eval", str(gold), "--store", str(store), "--answers", "--json"]) == 0
@@ -89,8 +82,8 @@ def test_eval_answers_scores_answers_abstentions_and_citations(sample_store: Pat
     summary, rows = report["summary"], {r["id"]: r for r in report["questions"]}
     assert rows["q1"]["correct"] and rows["q1"]["outcome"] == "answered" and rows["q1"]["cited_pages"] == [4]
     assert not rows["q2"]["correct"], "a whole-word match only: 120 does not contain the expected 20"
-    assert rows["q3"]["abstained"] and rows["q3"]["outcome"] == "withheld", json.dumps(rows["q3"])
-    assert "5 years" in rows["q3"]["draft"], "the withheld draft is kept for review"
+    assert rows["q4"]["abstained"] and rows["q4"]["outcome"] == "withheld", json.dumps(rows["q4"])
+    assert "5 years" in rows["q4"]["draft"], "the withheld draft is kept for review"
     assert summary["answer_contains_all"] == 0.5 and summary["by_kind"] == {"table": "0/1", "text": "1/1"}
     assert summary["unanswerable_abstained"] == 1.0
     assert summary["outcomes"]["withheld"] >= 1 and summary["errors"] == 0
