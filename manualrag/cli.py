@@ -215,7 +215,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps({"answer": final.text, "outcome": final.outcome, "citations": payload["citations"],
                           "hits": payload["hits"], "model": final.model, "timings": timings,
                           "error": final.error, "answerable": final.answerable, "unsupported": final.unsupported,
-                          "query": final.query}, indent=2, ensure_ascii=False))
+                          "withheld_drafts": final.withheld_drafts, "query": final.query}, indent=2, ensure_ascii=False))
         return 0 if not final.error else 3
     if streamed:
         print("\n")  # the streamed text had unchecked citations: the checked answer follows

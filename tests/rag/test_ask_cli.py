@@ -18,7 +18,7 @@ def test_ask_json_against_real_server(sample_store: Path, tmp_path: Path, smollm
     monkeypatch.setenv("MANUALRAG_LLM__BASE_URL", smollm_server.base_url)
     assert main(["ask", "What does fault code F07452 mean?", "--store", str(store), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert {"answer", "citations", "hits", "model", "timings"} <= set(out)
+    assert {"answer", "outcome", "citations", "hits", "model", "timings", "withheld_drafts"} <= set(out)
     assert out["answer"].strip(), "the model must have written something"
     assert out["hits"] and out["hits"][0]["page"] == 4, "retrieval feeds the right page to the model"
     assert out["timings"]["first_token_s"] is not None
