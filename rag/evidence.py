@@ -215,7 +215,8 @@ def _has_value(cells: Sequence[str]) -> bool:
 def _record(names: Sequence[str], cells: Sequence[str]) -> str:
     """One table row as "Size 4: Copper: 25; Silver-plated: 32; ...": a small model reads
     a value beside its column's name far better than counting "|" along a markdown row
-    (it gave a value two columns to the right of the one asked for)."""
+    (it gave a value two columns to the right of the one asked for). The draft check knows a
+    row by this shape (``rag.grounding.TABLE_ROW``), to give it its table title's unit."""
     if not cells:
         return ""
     # "Size 4", but "Brass", not "Material Brass"

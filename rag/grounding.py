@@ -187,8 +187,9 @@ def _units_named(text: str) -> set[str]:
 
 
 _KEY = re.compile(r"\[\d+\]")
-# A table row as the prompt shows it (rag/evidence.py _record): "key: column: value; column: value".
-_ROW = re.compile(r"^[^:;\n]{1,80}: [^:;\n]+: [^;\n]*(?:; [^:;\n]+: [^;\n]*)*$")
+# A table row as the prompt shows it ("key: column: value; column: value", written by
+# rag/evidence.py _record; tests/rag/test_evidence.py keeps the two in step).
+TABLE_ROW = re.compile(r"^[^:;\n]{1,80}: [^:;\n]+: [^;\n]*(?:; [^:;\n]+: [^;\n]*)*$")
 
 
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -222,7 +223,7 @@ def unsupported_values(
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
         title: set[str] = set()
         for line in own:
-            if _ROW.match(line):
+            if TABLE_ROW.match(line):
                 named.append(_units_named(line) | title)
             else:
                 named.append(_units_named(line))

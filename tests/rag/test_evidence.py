@@ -210,3 +210,13 @@ def test_a_table_title_on_a_page_comes_with_its_matching_row() -> None:
     assert "Size 10: Moisture Resistant Rubber or Thermoplastic: 40; Varnished Cambric" in page, \
         "a title without its row states no value: the row asked for comes with it"
     assert "Size 8:" not in page and "Size 12:" not in page and "Size 14:" not in page, "only the matching row"
+
+
+def test_table_rows_are_recognisable_by_the_grounding_check() -> None:
+    """The draft check finds a row's table title by the row's shape (rag.grounding.TABLE_ROW)."""
+    from rag.grounding import TABLE_ROW
+
+    rows = [u.text for u in split_units(CAPACITIES, "table", estimate_tokens).units if not u.fixed]
+    assert len(rows) == 4 and all(TABLE_ROW.match(r) for r in rows), rows
+    sentences = [u.text for u in split_units(PROSE, "text", estimate_tokens).units]
+    assert not any(TABLE_ROW.match(t) for t in sentences), "prose is never taken for a row"
