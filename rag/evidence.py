@@ -24,6 +24,8 @@ GAP = " […] "
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+# A paragraph that is only a notice's heading: the paragraph after it is the notice.
+_NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", re.IGNORECASE)
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
@@ -117,7 +119,20 @@ def split_units(
     # "1." opens the step that follows, and "To bleed the pump:"
     # means nothing without it: both go with the next sentence, across line breaks too.
     pending = ""
+    notice = ""
     for paragraph in body.splitlines():
+        if _NOTICE.fullmatch(paragraph.strip()):
+            notice = paragraph.strip()
+            continue
+        if notice:
+            # A safety notice is one thought: its hazard sentence often shares no word with
+            # the question, and half a warning misleads. Shown whole when it is short.
+            whole, notice = f"{notice} {' '.join(paragraph.split())}", ""
+            if estimate(whole) <= max_tokens:
+                add(pending + whole)
+                pending = ""
+                continue
+            add(whole.split(" ", 1)[0])
         for sentence in _SENTENCE_END.split(paragraph):
             sentence = sentence.strip()
             if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
@@ -134,10 +149,15 @@ def _split_page(
 ) -> SourceText:
     anchor_terms = [terms(a) for a in anchors]
     units: list[Unit] = []
+    notice = ""
     for paragraph in re.split(r"\n\s*\n", body):
         lines = [ln for ln in paragraph.splitlines() if ln.strip()]
         if not lines:
             continue
+        if _NOTICE.fullmatch(paragraph.strip()):
+            notice = paragraph.strip()
+            continue
+        heading, notice = notice, ""
         if sum(ln.lstrip().startswith("|") for ln in lines) >= max(2, len(lines) // 2):
             part = split_units(paragraph, "table", estimate, max_tokens)
             rows = [u for u in part.units if not u.fixed]
@@ -149,8 +169,11 @@ def _split_page(
             part = split_units("\n".join(lines), "figure", estimate, max_tokens)
             part.units[0].text = lines[0].strip()
             part.units[0].fixed = False
-        else:
-            part = split_units(paragraph, "text", estimate, max_tokens)
+        else:  # a notice's heading goes with its text (see split_units)
+            part = split_units(f"{heading}\n{paragraph}" if heading else paragraph, "text", estimate, max_tokens)
+            heading = ""
+        if heading:
+            units.extend(split_units(heading, "text", estimate, max_tokens).units)
         units.extend(part.units)
     # A passage that runs on repeats the page's lines before its rest, and a line the page
     # ends on ("Here are the steps:") comes again with the step the next page begins with:

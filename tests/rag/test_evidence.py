@@ -220,3 +220,22 @@ def test_table_rows_are_recognisable_by_the_grounding_check() -> None:
     assert len(rows) == 4 and all(TABLE_ROW.match(r) for r in rows), rows
     sentences = [u.text for u in split_units(PROSE, "text", estimate_tokens).units]
     assert not any(TABLE_ROW.match(t) for t in sentences), "prose is never taken for a row"
+
+
+# A page whose safety notice names the hazard in a sentence that shares no word with a
+# question about the notice's topic.
+NOTICE_PAGE = (
+    "Thread Sealant\n\nPTFE tape seals pipe threads on the water inlet. Wrap it clockwise, two turns.\n\n"
+    "CAUTION\n\nSome sealants are made for gas lines. These types are anaerobic and cure only without air, "
+    "which leaves the joint seized. They are sold in tubes like the water sealant. Seal water threads only "
+    "with PTFE tape.\n\nHoses\n\nReplace a hose whose braid is frayed. Tighten the hose clamp a quarter turn "
+    "past snug. A kinked hose starves the pump."
+)
+
+
+def test_a_safety_notice_is_shown_whole() -> None:
+    shown = _select("Why not use any sealant tube that looks like the water sealant on the water threads?",
+                    NOTICE_PAGE, "page", 60)
+    assert "anaerobic and cure only without air" in shown, "the hazard sentence comes with its notice"
+    assert shown.count("CAUTION") == 1
+
