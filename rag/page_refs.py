@@ -1,4 +1,5 @@
-"""Page references in a question ("on page 12", "pages 51-53", "page three") resolved to PDF pages.
+"""Page references in a question ("on page 12", "pages 51-53", "page three", "the cover")
+resolved to PDF pages.
 
 A reference names the page as printed: a manual whose printed labels are known (the PDF's
 page labels, or the numbers in its header or footer, see ``ingest.page_labels``) maps the
@@ -26,6 +27,16 @@ _REF = re.compile(
 )
 _PIECE = re.compile(rf"{_ONE}|to|through|thru|[–—]|(?<=\s)-(?=\s)", re.IGNORECASE)
 MAX_RANGE = 60  # "pages 1-500" is not a question about particular pages
+# The manual's own cover: "the cover page", "the title page", "the cover of the brochure", or
+# "on the cover" ending the question. Not "remove the back cover" nor "the cover of the pump":
+# a device's cover is no page.
+_DOCUMENT = r"(?:manual|brochure|guide|handbook|book|booklet|document|catalog(?:ue)?|leaflet|pdf|report)"
+_COVER = re.compile(
+    rf"\b(?:cover|title)\s+page\b"
+    rf"|\b(?:front\s+)?cover\s+of\s+(?:the|this)\s+{_DOCUMENT}\b"
+    rf"|\bon\s+(?:the|its)\s+(?:front\s+)?cover\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,7 @@ class PageRef:
 
     labels: tuple[str, ...]
     ranges: tuple[tuple[str, str], ...]
+    cover: bool = False  # the first PDF page, whatever its label
 
 
 def find_page_refs(question: str) -> PageRef | None:
@@ -52,9 +64,10 @@ def find_page_refs(question: str) -> PageRef | None:
             if tok not in ("to", "through", "thru", "–", "—", "-"):
                 singles.append(tok)
             i += 1
-    if not singles and not ranges:
+    cover = bool(_COVER.search(question))
+    if not singles and not ranges and not cover:
         return None
-    return PageRef(tuple(singles), tuple(ranges))
+    return PageRef(tuple(singles), tuple(ranges), cover)
 
 
 def resolve(ref: PageRef, labels: Sequence[str], page_count: int) -> list[int]:
@@ -82,7 +95,7 @@ def resolve(ref: PageRef, labels: Sequence[str], page_count: int) -> list[int]:
             return sorted(set(a + b))
         return list(range(a[0], b[-1] + 1))
 
-    pages: set[int] = set()
+    pages: set[int] = {1} if ref.cover and page_count else set()
     for token in ref.labels:
         pages.update(one(token))
     for first, last in ref.ranges:

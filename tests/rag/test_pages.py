@@ -29,7 +29,7 @@ def paged(ingested_engine: Engine, tmp_path: Path) -> Engine:
     """A cover, then pages printed 1..4 on PDF pages 2..5; printed page 3 answers a question
     whose words are spread over the page, none of its passages holding them all."""
     doc = pymupdf.open()
-    _page(doc, "Chiller CH-9 service guide", ["Cover."], None)
+    _page(doc, "Chiller CH-9 service guide", ["Edition 3, printed in Lyon."], None)
     _page(doc, "Starting the chiller", ["Close the drain valve, then open the supply valve slowly.",
                                          "Wait for the pressure gauge to settle before pressing start."], "1")
     _page(doc, "Alarms", ["The alarm horn sounds when the water is too warm.",
@@ -53,6 +53,11 @@ def test_a_printed_page_number_means_the_printed_page(paged: Engine) -> None:
     assert info.page_labels[1:] == ["1", "2", "3", "4"]
     hits = paged.search("What does page 2 say about the horn?", manuals=["chiller.pdf"], k=4).hits
     assert hits[0].page == 3, f"printed page 2 is PDF page 3, got {[h.page for h in hits]}"
+
+
+def test_the_cover_means_the_first_page(paged: Engine) -> None:
+    hits = paged.search("What colour is the alarm horn on the cover?", manuals=["chiller.pdf"], k=4).hits
+    assert hits[0].page == 1, [(h.page, h.kind) for h in hits]
 
 
 def test_words_spread_over_a_page_find_the_page(paged: Engine) -> None:
