@@ -127,12 +127,13 @@ def split_units(
         if notice:
             # A safety notice is one thought: its hazard sentence often shares no word with
             # the question, and half a warning misleads. Shown whole when it is short.
-            whole, notice = f"{notice} {' '.join(paragraph.split())}", ""
+            heading, notice = notice, ""
+            whole = f"{heading} {' '.join(paragraph.split())}"
             if estimate(whole) <= max_tokens:
                 add(pending + whole)
                 pending = ""
                 continue
-            add(whole.split(" ", 1)[0])
+            add(heading)
         for sentence in _SENTENCE_END.split(paragraph):
             sentence = sentence.strip()
             if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
@@ -140,7 +141,7 @@ def split_units(
                 continue
             add(pending + sentence)
             pending = ""
-    add(pending)
+    add(pending + notice)  # a notice heading that ends the text is kept as it is
     return SourceText(units, " ", "text", terms(about))
 
 
@@ -175,6 +176,8 @@ def _split_page(
         if heading:
             units.extend(split_units(heading, "text", estimate, max_tokens).units)
         units.extend(part.units)
+    if notice:  # a notice heading the page ends on
+        units.extend(split_units(notice, "text", estimate, max_tokens).units)
     # A passage that runs on repeats the page's lines before its rest, and a line the page
     # ends on ("Here are the steps:") comes again with the step the next page begins with:
     # a unit that another unit begins with says nothing new.
