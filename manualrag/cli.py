@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,38 +176,35 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answer import Evidence, Status, Token
+    from rag.answer import AnswerEvent, Evidence, Status, Token, follow
 
     engine = _engine(args)
-    final = None
     streamed = False
-    evidence_s = None
-    started = time.perf_counter()
+
+    def show(event: AnswerEvent) -> None:
+        nonlocal streamed
+        if args.json:
+            return
+        if isinstance(event, Evidence) and event.best is not None:
+            # The best evidence first: a technician can read it while the model thinks.
+            best = event.best
+            figure = f", {best.figure}" if best.figure else ""
+            print(f"Best evidence: {best.manual} p.{best.page}{figure}", flush=True)
+            print(textwrap.indent(textwrap.fill(event.quote(), 100), "  > "), flush=True)
+            print(flush=True)
+        elif isinstance(event, Status):
+            if event.restart and streamed:
+                print("\n", flush=True)  # the withheld draft stays above; the next one follows
+            print(f"… {event.text}", file=sys.stderr, flush=True)
+        elif isinstance(event, Token):
+            print(event.text, end="", flush=True)
+            streamed = True
+
     try:
-        for event in engine.ask(args.question, args.manual):
-            if isinstance(event, Evidence):
-                # The best evidence first: a technician can read it while the model thinks.
-                evidence_s = time.perf_counter() - started
-                if not args.json and event.best is not None:
-                    best = event.best
-                    figure = f", {best.figure}" if best.figure else ""
-                    print(f"Best evidence: {best.manual} p.{best.page}{figure}", flush=True)
-                    print(textwrap.indent(textwrap.fill(event.quote(), 100), "  > "), flush=True)
-                    print(flush=True)
-            elif isinstance(event, Status):
-                if not args.json:
-                    if event.restart and streamed:
-                        print("\n", flush=True)  # the withheld draft stays above; the next one follows
-                    print(f"… {event.text}", file=sys.stderr, flush=True)
-            elif isinstance(event, Token):
-                if not args.json:
-                    print(event.text, end="", flush=True)
-                    streamed = True
-            else:
-                final = event
+        followed = follow(engine.ask(args.question, args.manual), show, args.question)
     finally:
         engine.close()
-    assert final is not None
+    final, evidence_s = followed.answer, followed.evidence_s
     if args.json:
         payload = final.to_json()
         timings = dict(payload["timings"]) | {"evidence_s": None if evidence_s is None else round(evidence_s, 3)}

@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import io
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +76,36 @@ class Evidence:
 
 
 AnswerEvent = Evidence | Token | Status | Answer
+
+
+@dataclass(slots=True)
+class Followed:
+    answer: Answer
+    evidence_s: float | None  # seconds from following the stream to its Evidence event
+
+
+def follow(
+    events: Iterable[AnswerEvent], on_event: Callable[[AnswerEvent], None] | None = None, question: str = ""
+) -> Followed:
+    """Drive an answer stream to its end, handing each event to `on_event`.
+
+    The one loop behind `manualrag ask`, the app's answer thread and `eval --answers`:
+    each shows the events its own way, and all need the final Answer and when the
+    evidence arrived. A stream that ends without an Answer is a bug upstream; it
+    becomes an Answer with an error rather than a silent None."""
+    started = time.perf_counter()
+    evidence_s: float | None = None
+    final: Answer | None = None
+    for event in events:
+        if isinstance(event, Evidence) and evidence_s is None:
+            evidence_s = time.perf_counter() - started
+        elif isinstance(event, Answer):
+            final = event
+        if on_event is not None:
+            on_event(event)
+    if final is None:
+        final = Answer(question=question, text="", answerable=False, error="the answer stream ended early")
+    return Followed(final, evidence_s)
 
 
 def _noop(message: str) -> None:

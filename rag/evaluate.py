@@ -302,20 +302,14 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
     (case-insensitive, as whole words: ``contains``); abstained: an unanswerable one answered with the shared phrase;
     citation precision: cited pages that are gold pages, over answerable questions.
     """
-    from rag.answer import Evidence
+    from rag.answer import follow
 
     questions = load_gold(questions_path)
     engine.answerer.prepare()  # load the model outside the timings
     rows = []
     for q in questions:
-        final = None
-        started = time.perf_counter()
-        evidence_s = None
-        for event in engine.ask(q.question, [q.doc] if scope == "manual" else None):
-            if isinstance(event, Evidence) and evidence_s is None:
-                evidence_s = time.perf_counter() - started
-            final = event
-        answer = final  # the last event is the Answer
+        followed = follow(engine.ask(q.question, [q.doc] if scope == "manual" else None), question=q.question)
+        answer, evidence_s = followed.answer, followed.evidence_s
         text = answer.text.lower()
         cited_pages = [c.page for c in answer.citations if c.manual == q.doc]
         rows.append(

@@ -80,29 +80,27 @@ class AnswerJob:
             return self._version
 
     def _run(self) -> None:
-        from rag.answer import Evidence, Status, Token
+        from rag.answer import AnswerEvent, Evidence, Status, Token, follow
 
-        answer: Answer | None = None
-        query = ""
+        def show(event: AnswerEvent) -> None:
+            if isinstance(event, Token):
+                if self.first_token_at is None:
+                    self.first_token_at = time.time()
+                self.text += event.text
+            elif isinstance(event, Evidence):
+                self.evidence = event
+                self.status = "reading the manuals…"
+            elif isinstance(event, Status):
+                self.status = event.text
+                if event.restart:  # a withheld draft: the next one replaces it
+                    self.text = ""
+            if self.first_token_at is None and isinstance(event, Token | Answer):
+                self.status = "writing the answer…"
+            self._bump()
+
         try:
-            for event in self._engine.ask(self.question, self.manuals or None, self._history):
-                if isinstance(event, Token):
-                    if self.first_token_at is None:
-                        self.first_token_at = time.time()
-                    self.text += event.text
-                elif isinstance(event, Evidence):
-                    self.evidence = event
-                    self.status = "reading the manuals…"
-                elif isinstance(event, Status):
-                    self.status = event.text
-                    if event.restart:  # a withheld draft: the next one replaces it
-                        self.text = ""
-                elif isinstance(event, Answer):
-                    answer = event
-                    query = str(getattr(event, "query", "") or "")
-                if self.first_token_at is None and isinstance(event, Token | Answer):
-                    self.status = "writing the answer…"
-                self._bump()
+            events = self._engine.ask(self.question, self.manuals or None, self._history)
+            answer = follow(events, show, self.question).answer
         except ManualragError as err:
             answer = Answer(question=self.question, text="", error=str(err), answerable=False)
         except Exception as err:  # noqa: BLE001 - the page shows one line, the log keeps the traceback
@@ -114,15 +112,13 @@ class AnswerJob:
                 answerable=False,
                 error=f"unexpected error while answering ({type(err).__name__}); see the server log",
             )
-        if answer is None:  # the engine always ends with an Answer; be safe anyway
-            answer = Answer(question=self.question, text=self.text, error="the answer stream ended early")
         self.finished_at = time.time()
         try:
             self.turn_id = self._conversations.add_turn(
                 self.conversation_id,
                 answer,
                 manuals=self.manuals,
-                query=query,
+                query=answer.query,
                 asked_at=self.asked_at,
                 first_token_at=self.first_token_at,
                 finished_at=self.finished_at,

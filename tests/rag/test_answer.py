@@ -12,7 +12,7 @@ from PIL import Image
 
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Hit
-from rag.answer import Answerer, Status, Token, load_png, rewrite_query
+from rag.answer import Answerer, Evidence, Status, Token, follow, load_png, rewrite_query
 from rag.llm import ChatModel
 from rag.local_llm import EmbeddedLlm
 from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT
@@ -394,3 +394,19 @@ def test_no_second_try_when_none_is_set(fake_llm: FakeLlm) -> None:
     assert len(fake_llm.chats) == 1 and answer.outcome == "withheld" and answer.withheld_drafts == []
     # Defaults: the embedded model tries again from 400 tokens; an endpoint already reads 2000.
     assert (LlmSettings().retry_budget, LlmSettings(base_url="http://127.0.0.1:1/v1").retry_budget) == (400, 0)
+
+
+def test_follow_hands_on_every_event_and_returns_the_answer(hits: list[Hit]) -> None:
+    answer = Answer(question="q", text="Use a 20 AMP fuse [1].")
+    stream = [Evidence(hits, "q"), Status("loading the local model…"), Token("Use"), answer]
+    seen: list[object] = []
+    followed = follow(iter(stream), seen.append, "q")
+    assert seen == stream, "each event reaches the caller once, in order"
+    assert followed.answer is answer and followed.evidence_s is not None and followed.evidence_s >= 0
+
+
+def test_a_stream_that_ends_without_an_answer_becomes_an_error() -> None:
+    followed = follow(iter([Token("half a")]), question="Which fuse?")
+    assert followed.answer.error == "the answer stream ended early"
+    assert followed.answer.question == "Which fuse?" and not followed.answer.answerable
+    assert followed.evidence_s is None, "no evidence was shown"
