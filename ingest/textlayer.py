@@ -110,9 +110,10 @@ def furniture(box: BBox, text: str, height: float) -> bool:
     return in_band and len(text.split()) <= 8
 
 
-# Letter-spaced display type ("C A M R Y   M O D E L S"): four or more single letters in a row
-# (a cheap test on the line's text before its characters are read).
-_SPACED = re.compile(r"(?<!\S)(?:[A-Za-z] ){3,}[A-Za-z](?!\S)")
+# Letter-spaced display type ("C A M R Y   M O D E L S"): four or more single capitals in a row
+# (a cheap test on the line's text before its characters are read). Capitals only, as in
+# `unspace`: a formula's "M x N x 2" must not cost its page a second read.
+_SPACED = re.compile(r"(?<!\S)(?:[A-Z] ){3,}[A-Z](?!\S)")
 # In letter-spaced type every letter is followed by a space; a word break is a gap this many
 # times wider than the run's usual gap between letters.
 WORD_BREAK = 2.0
