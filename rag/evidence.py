@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from rag.grounding import terms
+from rag.grounding import stem, terms, unit_spellings
 
 GAP = " […] "
 
@@ -277,7 +277,7 @@ def select(
     (the embedder's cosine of a unit to the question), a unit also scores for what it means
     (``_add_meaning``): the line that answers often shares no rare word with the question.
     """
-    wanted = terms(question)
+    wanted = terms(question) | {stem(s) for s in unit_spellings(question)}
     units = [u for s in sources for u in s.units]
     df: dict[str, int] = {}
     headings = list({id(u.context): u.context for u in units if u.context}.values())  # each table's once

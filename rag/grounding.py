@@ -96,6 +96,8 @@ def keyword_query(text: str, max_terms: int = MAX_KEYWORD_TERMS) -> str:
     for at, (left, right) in enumerate(zip(words, words[1:])):
         if (left.isdigit() or right.isdigit()) and not (left in STOP or right in STOP):
             add(f"{left} {right}", at)
+    for spelling in unit_spellings(text):
+        add(spelling, len(words))
     if len(phrases) > max_terms:
         ranked = sorted(phrases, key=lambda p: (not any(c.isdigit() for c in p), -len(p), phrases[p]))
         keep = set(ranked[:max_terms])
@@ -154,8 +156,28 @@ _UNIT_GROUPS = [
     ("tb",),
     ("mah",),
     ("wh",),
+    ("gal", "gallon", "gallons"),
+    ("qt", "quart", "quarts"),
+    ("oz", "ounce", "ounces"),
+    ("ft", "foot", "feet"),
+    ("hp", "horsepower"),
+    ("mph",),
+    ("mpg",),
 ]
 _UNIT = {spelling: group[0] for group in _UNIT_GROUPS for spelling in group}
+_UNIT_GROUP = {spelling: group for group in _UNIT_GROUPS for spelling in group}
+
+
+def unit_spellings(text: str) -> list[str]:
+    """Other spellings of the units a text names in words ("gallons" -> "gal", "horsepower"
+    -> "hp"): a technician writes the word, a spec table its abbreviation, and neither
+    would find the other. Only letters, two or more, and no stop word ("inches" does not
+    bring "in")."""
+    out: list[str] = []
+    for word in tokens(text):
+        if len(word) >= 3 and word in _UNIT_GROUP:
+            out += [s for s in _UNIT_GROUP[word] if s != word and len(s) >= 2 and s.isalpha() and s not in STOP]
+    return list(dict.fromkeys(out))
 _UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
 # A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
 # A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.

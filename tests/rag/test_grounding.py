@@ -53,6 +53,19 @@ def test_check_draft(draft: str, strictness: str, unsupported: list[str]) -> Non
     assert verdict.grounded is (not unsupported)
 
 
+@pytest.mark.parametrize(
+    ("draft", "unsupported"),
+    [
+        ("The tank holds 15.8 gallons [1].", []),  # "(gal.)" names the row's unit
+        ("The tank holds 27 gallons [1].", ["27 gallons"]),
+        ("The engine makes 225 horsepower [1].", ["225 horsepower"]),
+    ],
+)
+def test_a_spec_table_unit_abbreviated_or_written_out(draft: str, unsupported: list[str]) -> None:
+    evidence = ["[1] page 24\nFuel tank (gal.) 15.8 13.2\nHorsepower 203 hp"]
+    assert check_draft(draft, evidence, "How much does the tank hold?", "values").unsupported == unsupported
+
+
 def test_the_question_vouches_for_what_it_says() -> None:
     assert check_draft("Yes, 4 fuses of 30 AMP [1].", EVIDENCE, "Are there 4 fuses of 30 AMP?").grounded
 

@@ -20,6 +20,9 @@ from rag.library import Library, keyword_query
         ("AWG 20 wire", ['"awg 20"'], []),
         ('quote " inside', ['"quote"', '"inside"'], ['"""']),
         ("the of and", [], ['"the"']),
+        ("How many gallons does the tank hold?", ['"gallons"', '"gal"'], []),
+        ("rated horsepower", ['"horsepower"', '"hp"'], []),
+        ("strip 2 inches of insulation", ['"inches"', '"inch"'], ['"in"']),
     ],
 )
 def test_keyword_query_terms(text: str, must_have: list[str], must_not_have: list[str]) -> None:
@@ -51,6 +54,17 @@ def test_generation_visible_only_after_commit(tmp_path: Path) -> None:
     hits = lib.keyword("contactor coil", visible, 5)
     assert [h[0] for h in hits] == ["a-0"], f"expected the contactor record, got {hits}"
     assert lib.stale() == [], "nothing should be left to purge after a clean commit"
+
+
+def test_a_unit_written_out_finds_its_abbreviation(tmp_path: Path) -> None:
+    """A technician writes "gallons", a spec table "gal.": the keyword side matches them."""
+    lib = Library(tmp_path / "library.db")
+    lib.begin("c", "car.pdf", "gen1")
+    texts = ["Fuel tank (gal.) 15.8 13.2", "Fill the fuel tank with fuel of 87 octane; the tank cap is on the left."]
+    lib.add_records("c", "gen1", _records("car.pdf", "a", texts))
+    lib.commit("c", _info("car.pdf", "gen1"))
+    hits = lib.keyword("How many gallons does the fuel tank hold?", lib.visible_ids("c"), 5)
+    assert hits and hits[0][0] == "a-0", f"the row stating gallons should rank first, got {hits}"
 
 
 def test_replace_retires_old_generation(tmp_path: Path) -> None:
