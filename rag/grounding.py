@@ -129,15 +129,17 @@ _UNIT_GROUPS = [
     ("bar",),
     ("kpa",),
     ("mpa",),
-    ("mm", "millimetres", "millimeters"),
-    ("cm",),
-    ("m", "metres", "meters"),
+    ("mm", "millimetre", "millimetres", "millimeter", "millimeters"),
+    ("cm", "centimetre", "centimetres", "centimeter", "centimeters"),
+    ("m", "metre", "metres", "meter", "meters"),
+    ("km", "kilometre", "kilometres", "kilometer", "kilometers"),
+    ("mi", "mile", "miles"),
     ("in", "inch", "inches", '"', "″"),
-    ("kg", "kilograms"),
-    ("g", "grams"),
-    ("lb", "lbs", "pounds"),
-    ("l", "litres", "liters"),
-    ("ml",),
+    ("kg", "kilogram", "kilograms"),
+    ("g", "gram", "grams"),
+    ("lb", "lbs", "pound", "pounds"),
+    ("l", "litre", "litres", "liter", "liters"),
+    ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
     ("°c", "degc", "c"),
     ("°f", "degf", "f"),
     ("rpm",),
@@ -151,9 +153,12 @@ _UNIT_GROUPS = [
     ("year", "years", "yr", "yrs"),
     ("%", "percent"),
     ("µf", "uf", "mf"),
-    ("gb",),
-    ("mb",),
-    ("tb",),
+    ("gb", "gigabyte", "gigabytes"),
+    ("mb", "megabyte", "megabytes"),
+    ("tb", "terabyte", "terabytes"),
+    ("mbps",),
+    ("gbps",),
+    ("db", "decibel", "decibels"),
     ("mah",),
     ("wh",),
     ("gal", "gallon", "gallons"),
@@ -166,6 +171,14 @@ _UNIT_GROUPS = [
 ]
 _UNIT = {spelling: group[0] for group in _UNIT_GROUPS for spelling in group}
 _UNIT_GROUP = {spelling: group for group in _UNIT_GROUPS for spelling in group}
+_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
+# A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
+# A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
+# Values a slash joins ("8 years/100,000 miles") are two; a rate ("20 ft/min") is no "20 ft".
+_QUANTITY = re.compile(
+    rf"(?<![\w.,-])(?<!\d/)(\d+(?:[.,]\d+)*(?:/\d+)?)(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·-])(?!/(?!\d))",
+    re.IGNORECASE,
+)
 
 
 def unit_spellings(text: str) -> list[str]:
@@ -178,12 +191,8 @@ def unit_spellings(text: str) -> list[str]:
         if len(word) >= 3 and word in _UNIT_GROUP:
             out += [s for s in _UNIT_GROUP[word] if s != word and len(s) >= 2 and s.isalpha() and s not in STOP]
     return list(dict.fromkeys(out))
-_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=True))
-# A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
-# A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
-_QUANTITY = re.compile(
-    rf"(?<![\w.,/-])(\d+(?:[.,]\d+)*(?:/\d+)?)(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·/-])", re.IGNORECASE
-)
+
+
 # Codes and part numbers: letters and digits mixed ("F07452", "B31A", "TB1").
 CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
 # A capitalised word: a proper name, a product, a brand (the first word of a sentence aside).

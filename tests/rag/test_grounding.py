@@ -66,6 +66,19 @@ def test_a_spec_table_unit_abbreviated_or_written_out(draft: str, unsupported: l
     assert check_draft(draft, evidence, "How much does the tank hold?", "values").unsupported == unsupported
 
 
+@pytest.mark.parametrize(
+    ("draft", "unsupported"),
+    [
+        ("They are covered for 100,000 miles [1].", []),
+        ("They are covered for 8 years [1].", []),
+        ("They are covered for 200,000 miles [1].", ["200,000 miles"]),
+    ],
+)
+def test_values_a_slash_joins_are_each_stated(draft: str, unsupported: list[str]) -> None:
+    evidence = ["[1] page 15\nHybrid components are covered for 8 years/100,000 miles."]
+    assert check_draft(draft, evidence, "How long is the warranty?", "values").unsupported == unsupported
+
+
 def test_the_question_vouches_for_what_it_says() -> None:
     assert check_draft("Yes, 4 fuses of 30 AMP [1].", EVIDENCE, "Are there 4 fuses of 30 AMP?").grounded
 
