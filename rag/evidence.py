@@ -57,6 +57,7 @@ class Unit:
     # A page's table title: its table's rows. A title shown without a row states no value,
     # so it brings its best matching row with it (``select``).
     rows: list[Unit] = field(default_factory=list)
+    row: bool = False  # a table's row: the rows beside it are other things, not its context
 
 
 @dataclass(slots=True)
@@ -86,7 +87,9 @@ def split_units(
         return _split_page(body, estimate, max_tokens, about, anchors)
     units: list[Unit] = []
 
-    def add(text: str, fixed: bool = False, own_terms: str | None = None, context: set[str] | None = None) -> None:
+    def add(
+        text: str, fixed: bool = False, own_terms: str | None = None, context: set[str] | None = None, row: bool = False
+    ) -> None:
         text = text.strip()
         if not text:
             return
@@ -96,7 +99,8 @@ def split_units(
                 words = words[: len(words) * 3 // 4]
             text = " ".join(words) + " […]"
         units.append(
-            Unit(text, estimate(text) + 1, terms(text if own_terms is None else own_terms), fixed, context=context or set())
+            Unit(text, estimate(text) + 1, terms(text if own_terms is None else own_terms), fixed,
+                 context=context or set(), row=row)
         )
 
     if kind == "table":
@@ -105,7 +109,7 @@ def split_units(
             add(line, fixed=True)
         heading = terms(" ".join([about, *title, *names]))
         for cells in rows:
-            add(_record(names, cells), own_terms=" ".join(cells), context=heading)  # its words, not its header's
+            add(_record(names, cells), own_terms=" ".join(cells), context=heading, row=True)  # its words, not its header's
         return SourceText(units, "\n", "table", terms(" ".join([about, *names])))
     if kind == "figure":
         head, *labels = body.splitlines() or [""]
@@ -432,15 +436,18 @@ def _worth_showing(
 def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
     """The prose sentence or diagram label line after (then before) each kept one: OCR
     reads a diagram's labels in reading order, so the label beside a matching one
-    ("HAND OPERATED" / "LATCHING") is usually part of the answer."""
+    ("HAND OPERATED" / "LATCHING") is usually part of the answer. Not a table's rows, in
+    a table source or on a page: the row beside the one asked for is another size or
+    model, and the 1.5B model reads a value from the wrong one."""
     out: list[Unit] = []
     for source in sources:
         if source.kind == "table":
             continue
-        for i in [i for i, u in enumerate(source.units) if u.keep]:
+        units = source.units
+        for i in [i for i, u in enumerate(units) if u.keep and not u.row]:
             for j in (i + 1, i - 1):
-                if 0 <= j < len(source.units) and not source.units[j].keep and not source.units[j].fixed:
-                    out.append(source.units[j])
+                if 0 <= j < len(units) and not (units[j].keep or units[j].fixed or units[j].row):
+                    out.append(units[j])
     return out
 
 

@@ -212,6 +212,16 @@ def test_a_table_title_on_a_page_comes_with_its_matching_row() -> None:
     assert "Size 8:" not in page and "Size 12:" not in page and "Size 14:" not in page, "only the matching row"
 
 
+def test_the_rows_beside_a_matching_row_are_not_its_context() -> None:
+    """Room left after the row asked for goes to the page's prose, not to the next size's row,
+    whose values a small model reads as the answer."""
+    question = "How many amperes can a single No. 10 copper conductor with varnished cambric insulation carry in free air?"
+    page, = select(question, [split_units(RATINGS_PAGE, "page", estimate_tokens)], budget=150)
+    assert page and "Size 10: Moisture" in page, page
+    assert "Size 8:" not in page and "Size 12:" not in page, page
+    assert "At ambient temperatures above 30°C" in page, "the budget went to the prose about the table"
+
+
 def test_table_rows_are_recognisable_by_the_grounding_check() -> None:
     """The draft check finds a row's table title by the row's shape (rag.grounding.TABLE_ROW)."""
     from rag.grounding import TABLE_ROW
