@@ -311,16 +311,16 @@ def test_app_killed_and_restarted_keeps_everything(settings: Settings, embedder,
             page.get_by_placeholder(ASK).press("Enter")
             wait_answer(page, "Winchspanner")
             _rate(page, lambda: page.get_by_role("radio", name="Thumbs down").last.click(timeout=5000))
-            _rate(
-                page,
-                lambda: page.get_by_placeholder("What was wrong or missing?").last.fill(
-                    "brake torque missing", timeout=5000
-                ),
-            )
-            # A text area's value reaches the app when it loses focus; the page may be rerunning
-            # for the rating just picked, so the comment is committed before Save is pressed.
-            page.get_by_placeholder("What was wrong or missing?").last.press("Tab")
-            time.sleep(1.5)
+            # A text area's value reaches the app when it loses focus, and the page may still be
+            # rerunning for the rating just picked (on a loaded machine, after the comment was
+            # typed, redrawing the box empty): type it until it stays, then press Save.
+            comment = page.get_by_placeholder("What was wrong or missing?").last
+            for _ in range(5):
+                _rate(page, lambda: comment.fill("brake torque missing", timeout=5000))
+                comment.press("Tab")
+                time.sleep(1.5)
+                if comment.input_value() == "brake torque missing":
+                    break
             _rate(page, lambda: page.get_by_role("button", name="Save feedback").last.click(timeout=5000))
             page.get_by_text("the answer is in the review queue").first.wait_for(timeout=30_000)
 
