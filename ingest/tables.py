@@ -13,6 +13,7 @@ words when the table's text layer is junk.
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ CAPTION_GAP = 40.0  # points between a caption and its table
 class Grid:
     bbox: BBox
     rows: tuple[tuple[BBox | None, ...], ...]  # cell boxes per row; None where a merged cell covers it
+    # Column names read from lines away from the grid (a spec page prints its model names
+    # once at the top): the first row of the table, ahead of the rows the grid holds.
+    header: tuple[str, ...] = ()
 
 
 def _grid(table: pymupdf.table.Table) -> Grid:
@@ -63,6 +67,8 @@ def find_grids(page: pymupdf.Page, captions: Sequence[BBox] = ()) -> list[Grid]:
     # the 152 NEETS pages against 7.6 s for the line finder on all of them.
     rules = sum(len(path["items"]) for path in page.get_cdrawings())
     grids = [_grid(t) for t in page.find_tables(use_layout=False).tables] if rules >= 4 else []
+    words = [tuple(w[:5]) for w in page.get_text("words")]
+    grids += [g for g in column_grids(words) if not any(overlap(g.bbox, o.bbox) for o in grids)]  # type: ignore[arg-type]
     missing = [c for c in captions if not any(near_caption(c, g.bbox) for g in grids)]
     if missing:
         try:
@@ -125,12 +131,13 @@ def table_rows(grid: Grid, words: Sequence[Word]) -> list[list[str]]:
         if hits:
             _, r, i = min(hits)
             placed.setdefault(r, []).append((i, word))
-    out: list[list[str]] = []
+    out: list[list[str]] = [list(grid.header)] if grid.header else []
     for index in sorted(placed):
         column = {id(w): i for i, w in placed[index]}
         lines = [[(column[id(w)], w[4]) for w in line] for line in _lines([w for _, w in placed[index]])]
         multi = [len({c for c, _ in line}) >= 2 for line in lines]
-        stacked = index > 0 and len(lines) >= 3 and sum(multi) >= 0.66 * len(lines)
+        # (A column grid's rows are already one per label, wrapped lines and all.)
+        stacked = not grid.header and index > 0 and len(lines) >= 3 and sum(multi) >= 0.66 * len(lines)
         for group in [[line] for line in lines] if stacked else [lines]:
             texts = [""] * ncols
             for line in group:
@@ -138,6 +145,132 @@ def table_rows(grid: Grid, words: Sequence[Word]) -> list[list[str]]:
                     texts[col] = f"{texts[col]} {text}".strip()
             out.append(texts)
     return out
+
+
+# -- tables without rules: columns of numbers under a row of names --------------------------------
+
+# A cell value: "72.4", "56.9/57.1", "(37.5/38.0)", "3310", "28/39/32".
+_NUMBER = re.compile(r"^\(?\d[\d.,/:]*\)?$")
+MIN_VALUES = 4  # numbers on a line that make it a row of a spec table
+MIN_ROWS = 3
+
+
+def column_grids(words: Sequence[Word]) -> list[Grid]:
+    """Spec tables printed without rules: rows of a label and four or more numbers whose
+    positions line up in columns, under a line of column names (the models or trims of a
+    brochure's spec pages, a datasheet's conditions). Read as lines, "Fuel tank (gal.)
+    15.8/14.4 ... 13.2 13.2" says nothing about which value belongs to which model.
+
+    Strict on purpose, since numbers also stand on maps and in code listings: most rows
+    need a label on their left, and the names line must name at least 80% of the columns,
+    in at most four words each, every word with a letter in it."""
+    lines = _lines(list(words))
+    if not lines:
+        return []
+    height = statistics.median(w[3] - w[1] for w in words)
+    is_row = [sum(bool(_NUMBER.match(w[4])) for w in line) >= MIN_VALUES for line in lines]
+    grids = []
+    for block in _row_blocks(lines, is_row, height):
+        grid = _column_grid(lines, block, [i for i in block if is_row[i]], height)
+        if grid is not None:
+            grids.append(grid)
+    return grids
+
+
+def _row_blocks(lines: list[list[Word]], is_row: list[bool], height: float) -> list[list[int]]:
+    """Runs of rows, with the section lines between them ("INTERIOR DIMENSIONS (in.)")."""
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    for i, line in enumerate(lines):
+        if is_row[i]:
+            if current and line[0][1] - max(w[3] for w in lines[current[-1]]) > 3 * height:
+                blocks.append(current)
+                current = []
+            current.append(i)
+        elif current and any(is_row[i + 1 : i + 3]):
+            current.append(i)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return [b for b in blocks if sum(is_row[i] for i in b) >= MIN_ROWS]
+
+
+def _column_grid(lines: list[list[Word]], block: list[int], rows: list[int], height: float) -> Grid | None:
+    numbers = [w for i in rows for w in lines[i] if _NUMBER.match(w[4])]
+    width = statistics.median(w[2] - w[0] for w in numbers)
+    centres = sorted((w[0] + w[2]) / 2 for w in numbers)
+    clusters = [[centres[0]]]
+    for c in centres[1:]:
+        if c - clusters[-1][-1] > max(6.0, 0.5 * width):
+            clusters.append([c])
+        else:
+            clusters[-1].append(c)
+    mids = [statistics.fmean(c) for c in clusters if len(c) >= 0.3 * len(rows)]
+    if len(mids) < 3:
+        return None
+    first = min(w[0] for w in numbers if abs((w[0] + w[2]) / 2 - mids[0]) < width) - 2
+    left = min(w[0] for i in block for w in lines[i]) - 1
+    right = max(w[2] for i in block for w in lines[i]) + 1
+    bounds = [first, *((a + b) / 2 for a, b in zip(mids, mids[1:])), right]
+
+    def column(word: Word) -> int | None:
+        x = (word[0] + word[2]) / 2
+        return next((k for k in range(len(mids)) if bounds[k] <= x <= bounds[k + 1]), None)
+
+    def lettered(word: Word) -> bool:
+        return any(ch.isalpha() for ch in word[4])
+
+    labels = [w for i in rows for w in lines[i] if (w[0] + w[2]) / 2 < first]
+    if sum(any(lettered(w) and (w[0] + w[2]) / 2 < first for w in lines[i]) for i in rows) < max(
+        MIN_ROWS, 0.6 * len(rows)
+    ):
+        return None
+    label_right = max((w[2] for w in labels), default=left)
+    # The names: the nearest line above with a word over half the columns, nothing where the
+    # labels stand and no number; then the lines stacked right on top of it ("XLE" / "Hybrid").
+    names: list[int] = []
+    for j in range(block[0] - 1, -1, -1):
+        line = lines[j]
+        clear = all((w[0] + w[2]) / 2 >= label_right for w in line)
+        covered = {column(w) for w in line} - {None}
+        if not names:
+            if clear and len(covered) >= 0.5 * len(mids) and not any(_NUMBER.match(w[4]) for w in line):
+                names.append(j)
+        elif clear and covered and lines[names[0]][0][1] - max(w[3] for w in line) <= 1.5 * height:
+            names.insert(0, j)
+        else:
+            break
+    heads = [[w for j in names for w in lines[j] if column(w) == k] for k in range(len(mids))]
+    if sum(bool(h) for h in heads) < 0.8 * len(mids) or any(len(h) > 4 for h in heads):
+        return None
+    if not all(lettered(w) for h in heads for w in h):
+        return None
+    # One row per label: values with no label of their own ("(88 kW)" under "118 HP") go
+    # with the row above, a label with no values ("Curb weight (lb.)/") with the row below.
+    groups: list[list[int]] = []
+    waiting: list[int] = []
+    for i in block:
+        labelled = any((w[0] + w[2]) / 2 < first for w in lines[i])
+        valued = any(column(w) is not None for w in lines[i])
+        if valued and not labelled and groups and not waiting:
+            groups[-1].append(i)
+        elif labelled and not valued:
+            waiting.append(i)
+        else:
+            groups.append([*waiting, i])
+            waiting = []
+    if waiting:
+        groups.append(waiting)
+    cells = []
+    for group in groups:
+        top = min(w[1] for i in group for w in lines[i]) - 0.5
+        bottom = max(w[3] for i in group for w in lines[i]) + 0.5
+        cells.append(((left, top, first, bottom), *((bounds[k], top, bounds[k + 1], bottom) for k in range(len(mids)))))
+    bbox = (left, cells[0][0][1], right, cells[-1][0][3])
+    header = ("", *(" ".join(w[4] for w in sorted(h, key=lambda w: (w[1], w[0]))) for h in heads))
+    return Grid(bbox, tuple(cells), header)
 
 
 def to_markdown(rows: list[list[str]], caption: str = "") -> str | None:

@@ -401,3 +401,62 @@ def test_letter_spaced_headings_are_read_as_words(tmp_path: Path, cfg: IngestSet
     assert "CAMRY HYBRID MODELS" in text, text
     assert "Each model lists its wheels and its engine." in text
     assert "M x N x 2" in text, "lower-case single letters are not letter-spacing"
+
+
+def _spec_page(doc: pymupdf.Document) -> None:
+    """A brochure's spec page: model names once at the top, prose between, then rows of a
+    label and one value per model with no rules, a unit wrapped under each value."""
+    page = doc.new_page(width=A4[0], height=A4[1])
+    columns = [300, 360, 420, 480]
+    page.insert_text((MARGIN, 60), "SPECIFICATIONS", fontsize=14, fontname="hebo")
+    for x, (top, bottom) in zip(columns, [("LE", ""), ("XLE", ""), ("LE", "Hybrid"), ("XLE", "Hybrid")]):
+        page.insert_text((x, 90), top, fontsize=9, fontname="hebo")
+        if bottom:
+            page.insert_text((x, 100), bottom, fontsize=9, fontname="hebo")
+    page.insert_text((MARGIN, 130), "Every model comes with a five-year corrosion warranty.", fontsize=10)
+    rows = [
+        ("Fuel tank (gal.)", ["15.8", "15.8", "13.2", "13.2"], None),
+        ("Power output", ["203", "203", "118", "118"], ["(152 kW)", "(152 kW)", "(88 kW)", "(88 kW)"]),
+        ("Curb weight (lb.)", ["3310", "3380", "3480", "3565"], None),
+        ("Seating capacity", ["5", "5", "5", "5"], None),
+    ]
+    y = 170
+    for label, values, wrapped in rows:
+        page.insert_text((MARGIN, y), label, fontsize=9)
+        for x, value in zip(columns, values):
+            page.insert_text((x, y), value, fontsize=9)
+        if wrapped:
+            y += 11
+            for x, value in zip(columns, wrapped):
+                page.insert_text((x, y), value, fontsize=9)
+        y += 18
+
+
+def _map_page(doc: pymupdf.Document) -> None:
+    """Numbers standing on a map, under a title: no labels on their left, no names above."""
+    page = doc.new_page(width=A4[0], height=A4[1])
+    page.insert_text((MARGIN, 60), "Market areas of the region", fontsize=12)
+    for row, y in enumerate(range(120, 220, 20)):
+        for col, x in enumerate(range(200, 520, 70)):
+            page.insert_text((x + 7 * row, y), str(row * 5 + col + 1), fontsize=9)
+
+
+def test_a_spec_table_without_rules_is_read_by_its_columns(tmp_path: Path, cfg: IngestSettings) -> None:
+    doc = pymupdf.open()
+    _spec_page(doc)
+    _map_page(doc)
+    path = tmp_path / "specs.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        spec = read_page(reopened, 1, cfg, None)
+        scattered = read_page(reopened, 2, cfg, None)
+    tables = [b.text for b in spec.blocks if b.kind == "table"]
+    assert len(tables) == 1, spec.blocks
+    lines = tables[0].splitlines()
+    assert lines[0] == "|  | LE | XLE | LE Hybrid | XLE Hybrid |", "names stacked over two lines are one column's"
+    assert "| Fuel tank (gal.) | 15.8 | 15.8 | 13.2 | 13.2 |" in lines
+    assert "| Power output | 203 (152 kW) | 203 (152 kW) | 118 (88 kW) | 118 (88 kW) |" in lines, \
+        "a unit wrapped under its value stays in its row"
+    prose = " ".join(b.text for b in spec.blocks if b.kind != "table")
+    assert "five-year corrosion warranty" in prose, "the prose between names and rows is still text"
+    assert not any(b.kind == "table" for b in scattered.blocks), "numbers on a map are not a table"
