@@ -40,6 +40,8 @@ WEAK_SOURCE = 0.2
 # The unit closest in meaning to the question earns this share of the best word score
 # (``_add_meaning``).
 MEANING = 0.5
+# A table row with this many values or more shows only the columns a question names, if any.
+WIDE_ROW = 6
 @dataclass(slots=True)
 class Unit:
     text: str
@@ -58,6 +60,9 @@ class Unit:
     # so it brings its best matching row with it (``select``).
     rows: list[Unit] = field(default_factory=list)
     row: bool = False  # a table's row: the rows beside it are other things, not its context
+    # A row's key and (column name, value) pairs, to show only the columns a question names.
+    key: str = ""
+    columns: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -110,6 +115,8 @@ def split_units(
         heading = terms(" ".join([about, *title, *names]))
         for cells in rows:
             add(_record(names, cells), own_terms=" ".join(cells), context=heading, row=True)  # its words, not its header's
+            if units and units[-1].row:
+                units[-1].key, units[-1].columns = _record_parts(names, cells)
         return SourceText(units, "\n", "table", terms(" ".join([about, *names])))
     if kind == "figure":
         head, *labels = body.splitlines() or [""]
@@ -242,6 +249,30 @@ def _has_value(cells: Sequence[str]) -> bool:
     return any(cell[:1].isdigit() for cell in cells[1:])
 
 
+def _record_parts(names: Sequence[str], cells: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+    key = f"{names[0]} {cells[0]}" if names and names[0] and cells[0][:1].isdigit() else cells[0]
+    pairs = [(names[j] if j < len(names) else "", cell) for j, cell in enumerate(cells[1:], start=1) if cell]
+    return key, pairs
+
+
+def _narrow(unit: Unit, wanted: set[str]) -> None:
+    """A wide row (a spec table with a column per model) cut to the columns the question
+    names: "Fuel tank (gal.): XLE Hybrid: 13.2" for "...on the XLE Hybrid?", not thirteen
+    values the model must count along. A column counts as named when every word of its
+    name is in the question; of those, the ones naming the most words ("XLE Hybrid" over
+    "XLE"). Still the manual's own words, in the same row shape."""
+    if len(unit.columns) < WIDE_ROW:
+        return
+    named = [(len(t), i) for i, (name, _) in enumerate(unit.columns) if (t := terms(name)) and t <= wanted]
+    if not named or len(named) == len(unit.columns):
+        return
+    most = max(n for n, _ in named)
+    keep = {i for n, i in named if n == most}
+    text = f"{unit.key}: " + "; ".join(f"{n}: {v}" if n else v for i, (n, v) in enumerate(unit.columns) if i in keep)
+    unit.tokens = max(1, math.ceil(unit.tokens * len(text) / max(len(unit.text), 1)))
+    unit.text = text
+
+
 def _record(names: Sequence[str], cells: Sequence[str]) -> str:
     """One table row as "Size 4: Copper: 25; Silver-plated: 32; ...": a small model reads
     a value beside its column's name far better than counting "|" along a markdown row
@@ -283,6 +314,9 @@ def select(
     """
     wanted = terms(question) | {stem(s) for s in unit_spellings(question)}
     units = [u for s in sources for u in s.units]
+    for unit in units:
+        if unit.row:
+            _narrow(unit, wanted)
     df: dict[str, int] = {}
     headings = list({id(u.context): u.context for u in units if u.context}.values())  # each table's once
     for term_set in [*(u.terms for u in units), *(s.about for s in sources), *headings]:

@@ -249,3 +249,23 @@ def test_a_safety_notice_is_shown_whole() -> None:
     assert "anaerobic and cure only without air" in shown, "the hazard sentence comes with its notice"
     assert shown.count("CAUTION") == 1
 
+
+
+SPEC_TABLE = (
+    "| | LE | XLE | XLE V6 | SE | XSE | LE Hybrid | SE Hybrid | XLE Hybrid |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    "| Fuel tank (gal.) | 15.8 | 15.8 | 15.8 | 15.8 | 15.8 | 13.2 | 13.2 | 13.2 |\n"
+    "| Curb weight (lb.) | 3310 | 3380 | 3595 | 3340 | 3425 | 3480 | 3535 | 3565 |"
+)
+
+
+def test_a_wide_row_shows_the_columns_the_question_names() -> None:
+    def row(question: str) -> str:
+        shown, = select(question, [split_units(SPEC_TABLE, "table", estimate_tokens)], budget=200)
+        assert shown is not None
+        return next(line for line in shown.splitlines() if line.startswith("Curb weight"))
+
+    assert row("What is the curb weight of the XLE Hybrid?") == "Curb weight (lb.): XLE Hybrid: 3565", \
+        "the column named most fully, not every column whose name is a part of the question"
+    whole = row("What is the curb weight of each model?")
+    assert "LE: 3310" in whole and "XLE Hybrid: 3565" in whole, "no column named: the whole row"
