@@ -138,6 +138,7 @@ _UNIT_GROUPS = [
     ("kg", "kilogram", "kilograms"),
     ("g", "gram", "grams"),
     ("lb", "lbs", "pound", "pounds"),
+    ("ton", "tons", "tonne", "tonnes"),
     ("l", "litre", "litres", "liter", "liters"),
     ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
     ("°c", "degc", "c"),

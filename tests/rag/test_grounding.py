@@ -59,6 +59,7 @@ def test_check_draft(draft: str, strictness: str, unsupported: list[str]) -> Non
         ("The tank holds 15.8 gallons [1].", []),  # "(gal.)" names the row's unit
         ("The tank holds 27 gallons [1].", ["27 gallons"]),
         ("The engine makes 225 horsepower [1].", ["225 horsepower"]),
+        ("It tows 2 tons [1].", ["2 tons"]),  # a weight no line states, though a bare 2 is no value
     ],
 )
 def test_a_spec_table_unit_abbreviated_or_written_out(draft: str, unsupported: list[str]) -> None:
