@@ -222,12 +222,10 @@ def _column_grid(lines: list[list[Word]], block: list[int], rows: list[int], hei
     def lettered(word: Word) -> bool:
         return any(ch.isalpha() for ch in word[4])
 
-    labels = [w for i in rows for w in lines[i] if (w[0] + w[2]) / 2 < first]
-    if sum(any(lettered(w) and (w[0] + w[2]) / 2 < first for w in lines[i]) for i in rows) < max(
-        MIN_ROWS, 0.6 * len(rows)
-    ):
+    labels = [[w for w in lines[i] if (w[0] + w[2]) / 2 < first] for i in rows]
+    if sum(any(lettered(w) for w in label) for label in labels) < max(MIN_ROWS, 0.6 * len(rows)):
         return None
-    label_right = max((w[2] for w in labels), default=left)
+    label_right = max((w[2] for label in labels for w in label), default=left)
     # The names: the nearest line above with a word over half the columns, nothing where the
     # labels stand and no number; then the lines stacked right on top of it ("XLE" / "Hybrid").
     names: list[int] = []

@@ -250,6 +250,8 @@ def _has_value(cells: Sequence[str]) -> bool:
 
 
 def _record_parts(names: Sequence[str], cells: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+    """A row's key and its (column name, value) pairs, empty cells left out."""
+    # "Size 4", but "Brass", not "Material Brass"
     key = f"{names[0]} {cells[0]}" if names and names[0] and cells[0][:1].isdigit() else cells[0]
     pairs = [(names[j] if j < len(names) else "", cell) for j, cell in enumerate(cells[1:], start=1) if cell]
     return key, pairs
@@ -280,13 +282,8 @@ def _record(names: Sequence[str], cells: Sequence[str]) -> str:
     row by this shape (``rag.grounding.TABLE_ROW``), to give it its table title's unit."""
     if not cells:
         return ""
-    # "Size 4", but "Brass", not "Material Brass"
-    key = f"{names[0]} {cells[0]}" if names and names[0] and cells[0][:1].isdigit() else cells[0]
-    values = [
-        f"{names[j]}: {cell}" if j < len(names) and names[j] else cell
-        for j, cell in enumerate(cells[1:], start=1)
-        if cell
-    ]
+    key, pairs = _record_parts(names, cells)
+    values = [f"{name}: {cell}" if name else cell for name, cell in pairs]
     return f"{key}: " + "; ".join(values) if values else key
 
 
