@@ -31,6 +31,10 @@ _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", a
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
 WHOLE_FIGURE_TOKENS = 60
+# A page's table whose rows come to this many tokens or fewer is shown whole with its title:
+# the row that answers often shares no word with the question ("#20 - #16" for an
+# 18-gauge wire), and the model reads a value off a short table as it is printed.
+WHOLE_TABLE_TOKENS = 60
 # A line of a retrieved page outside the passages retrieval ranked counts this much of its
 # word match: retrieval's ranking carries meaning the word overlap alone misses.
 OFF_ANCHOR = 0.75
@@ -162,9 +166,21 @@ def _split_page(
     anchor_terms = [terms(a) for a in anchors]
     units: list[Unit] = []
     notice = ""
+    caption: Unit | None = None  # a plain table's caption, while its rows follow
     for paragraph in re.split(r"\n\s*\n", body):
         lines = [ln for ln in paragraph.splitlines() if ln.strip()]
         if not lines:
+            continue
+        line = " ".join(paragraph.split())
+        if caption and len(lines) == 1 and _plain_row(line):
+            row = Unit(line, estimate(line) + 1, terms(line), row=True)
+            caption.rows.append(row)
+            units.append(row)
+            continue
+        caption = None
+        if len(lines) == 1 and _TABLE_CAPTION.match(line) and estimate(line) <= max_tokens:
+            caption = Unit(line, estimate(line) + 1, terms(line))
+            units.append(caption)
             continue
         if _NOTICE.fullmatch(paragraph.strip()):
             notice = paragraph.strip()
@@ -201,6 +217,18 @@ def _split_page(
     for unit in unique:
         unit.anchored = not anchors or any(unit.terms <= a for a in anchor_terms)
     return SourceText(unique, "\n", "page", terms(about))
+
+
+# A table printed without rules: its caption, then one short line per row ("#20 - #16 65
+# Watts"). find_tables sees no grid in it, and its rows share few words with a question.
+_TABLE_CAPTION = re.compile(r"Table\s+[A-Z]?\d+(?:[-.]\d+)*\b")
+PLAIN_ROW_WORDS = 10
+
+
+def _plain_row(line: str) -> bool:
+    """A short line that is no sentence and no step: a row of a plain table."""
+    return (len(line.split()) <= PLAIN_ROW_WORDS and not line.endswith((".", "?", "!", ":"))
+            and not _STEP_NUMBER.match(line.split()[0]) and not _TABLE_CAPTION.match(line))
 
 
 def _cells(line: str) -> list[str]:
@@ -370,6 +398,10 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
+        if sum(r.tokens for r in unit.rows) <= WHOLE_TABLE_TOKENS:
+            for row in unit.rows:  # a small table is read whole, as a short label list is
+                take(row)
+            return
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:
             take(max(matching, key=lambda r: r.score))

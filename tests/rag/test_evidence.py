@@ -269,3 +269,33 @@ def test_a_wide_row_shows_the_columns_the_question_names() -> None:
         "the column named most fully, not every column whose name is a part of the question"
     whole = row("What is the curb weight of each model?")
     assert "LE: 3310" in whole and "XLE Hybrid: 3565" in whole, "no column named: the whole row"
+
+
+# A table printed without rules: its caption, then a short line per row. The row that
+# answers ("#20 - #16") shares no word with a question about an 18-gauge wire.
+PLAIN_TABLE_PAGE = (
+    "TINNING WITH AN IRON\n\n"
+    "Choose the iron by the wire's size (see table 3-1). Keep the tip clean and well tinned.\n\n"
+    "Table 3-1.—Iron Size for Tinning\n\nWire Size (AWG) Iron Size\n\n#20 - #16 65 Watts\n\n"
+    "#14 & #12 100 Watts\n\n#10 & #8 200 Watts\n\n"
+    "2. Hold the iron tip and the solder together on the wire until the solder flows.\n\n"
+    "Move the iron to the other side of the wire and tin half of the bared length. A joint that moves "
+    "while the solder cools is weak. Clean off the flux with alcohol when the joint is cool."
+)
+
+
+def test_a_plain_table_under_its_caption_is_shown_whole() -> None:
+    question = "I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?"
+    shown = _select(question, PLAIN_TABLE_PAGE, "page", 70)
+    for row in ("#20 - #16 65 Watts", "#14 & #12 100 Watts", "#10 & #8 200 Watts"):
+        assert row in shown, shown
+    assert "Clean off the flux" not in shown, "the budget went to the table, not the prose after it"
+
+
+def test_a_small_table_on_a_page_is_shown_whole_with_its_title() -> None:
+    page = ("Lug colours\n\nPreinsulated lugs are colour coded by wire size.\n\n"
+            "Table 2-2.—Colour Coding of Lug Insulation\n| Colour | Wire sizes |\n| --- | --- |\n"
+            "| Yellow | #26 - #24 |\n| Red | #22 - #18 |\n| Blue | #16 - #14 |\n\n"
+            "Crimp the lug with the tool whose handle matches the insulation colour.")
+    shown = _select("Which colour of lug insulation do I use on an 18-gauge wire?", page, "page", 60)
+    assert "Red: Wire sizes: #22 - #18" in shown and "Yellow:" in shown and "Blue:" in shown, shown
