@@ -31,9 +31,10 @@ _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", a
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
 WHOLE_FIGURE_TOKENS = 60
-# A page's table whose rows come to this many tokens or fewer is shown whole with its title:
-# the row that answers often shares no word with the question ("#20 - #16" for an
-# 18-gauge wire), and the model reads a value off a short table as it is printed.
+# A page's table whose rows come to this many tokens or fewer is shown whole with its title
+# when no row shares a word with the question: the row that answers may not ("#20 - #16"
+# for an 18-gauge wire). A row that does is shown alone, as in a long table: the model
+# reads a value from the wrong row of a whole table.
 WHOLE_TABLE_TOKENS = 60
 # A line of a retrieved page outside the passages retrieval ranked counts this much of its
 # word match: retrieval's ranking carries meaning the word overlap alone misses.
@@ -173,6 +174,10 @@ def _split_page(
             continue
         line = " ".join(paragraph.split())
         if caption and len(lines) == 1 and _plain_row(line):
+            if not caption.rows and not any(c.isdigit() for c in line):  # its column names
+                caption.text += "\n" + line
+                caption.tokens, caption.terms = estimate(caption.text) + 1, terms(caption.text)
+                continue
             row = Unit(line, estimate(line) + 1, terms(line), row=True)
             caption.rows.append(row)
             units.append(row)
@@ -371,10 +376,12 @@ def select(
     kept = _worth_showing(sources, score, forced)
     chosen = [s for s, k in zip(sources, kept) if k]
     # A source kept for its title alone ("| Fuse | Rating |" for "which fuse?") may still
-    # fill what budget is left, after every line that matches.
+    # fill what budget is left, after every line that matches. Not with a page's table rows
+    # that match nothing: each is another size or model than the one asked about.
     for source in chosen:
         for unit in source.units:
-            unit.score = unit.score or 1e-6
+            if not (unit.row and source.kind == "page"):
+                unit.score = unit.score or 1e-6
     must_show = [j == 0 or f for j, f in enumerate(f for f, k in zip(forced, kept) if k)]
     fixed_cost = [sum(u.tokens for u in s.units if u.fixed) for s in chosen]
     owner = {id(u): i for i, s in enumerate(chosen) for u in s.units}
@@ -398,13 +405,12 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
-        if sum(r.tokens for r in unit.rows) <= WHOLE_TABLE_TOKENS:
-            for row in unit.rows:  # a small table is read whole, as a short label list is
-                take(row)
-            return
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:
             take(max(matching, key=lambda r: r.score))
+        elif sum(r.tokens for r in unit.rows) <= WHOLE_TABLE_TOKENS:
+            for row in unit.rows:  # no row names what is asked: a small table is read whole
+                take(row)
 
     # The best retrieval hit always shows its best line; a forced source its fixed lines.
     first_free = [u for u in chosen[0].units if not u.fixed] if chosen else []

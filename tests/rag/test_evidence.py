@@ -299,3 +299,14 @@ def test_a_small_table_on_a_page_is_shown_whole_with_its_title() -> None:
             "Crimp the lug with the tool whose handle matches the insulation colour.")
     shown = _select("Which colour of lug insulation do I use on an 18-gauge wire?", page, "page", 60)
     assert "Red: Wire sizes: #22 - #18" in shown and "Yellow:" in shown and "Blue:" in shown, shown
+
+
+def test_a_row_that_names_what_is_asked_is_shown_alone_from_a_small_table() -> None:
+    page = ("Lug colours\n\nPreinsulated lugs are colour coded by wire size.\n\n"
+            "Table 2-2.—Colour Coding of Lug Insulation\n| Colour | Wire sizes |\n| --- | --- |\n"
+            "| Yellow | #26 - #24 |\n| Red | #22 - #18 |\n| Blue | #16 - #14 |\n\n"
+            "Strip the wire's insulation to the length of the lug's barrel. Insert the wire until its end shows "
+            "in the inspection window. Crimp the wire with the tool whose handle colour matches the lug.")
+    shown = _select("Which wire sizes take the blue lug insulation?", page, "page", 60)
+    assert "Blue: Wire sizes: #16 - #14" in shown, shown
+    assert "Red:" not in shown and "Yellow:" not in shown, "the model reads a value from the wrong row"
