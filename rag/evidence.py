@@ -213,12 +213,17 @@ def _split_page(
     # A passage that runs on repeats the page's lines before its rest, and a line the page
     # ends on ("Here are the steps:") comes again with the step the next page begins with:
     # a unit that another unit begins with says nothing new.
+    # (So does a line of a table's caption: a plain table's column line is in it.)
     keys = [" ".join(unit.text.lower().split()) for unit in units]
     unique = []
-    for i, (unit, key) in enumerate(zip(units, keys)):
-        repeated = key in keys[:i] or any(key != other and other.startswith(key) for other in keys)
+    seen: set[str] = set()
+    for unit, key in zip(units, keys):
+        repeated = key in seen or any(key != other and other.startswith(key) for other in keys)
         if not repeated:
             unique.append(unit)
+        seen.add(key)
+        if unit.rows:
+            seen.update(" ".join(line.lower().split()) for line in unit.text.splitlines())
     for unit in unique:
         unit.anchored = not anchors or any(unit.terms <= a for a in anchor_terms)
     return SourceText(unique, "\n", "page", terms(about))
