@@ -310,3 +310,11 @@ def test_a_row_that_names_what_is_asked_is_shown_alone_from_a_small_table() -> N
     shown = _select("Which wire sizes take the blue lug insulation?", page, "page", 60)
     assert "Blue: Wire sizes: #16 - #14" in shown, shown
     assert "Red:" not in shown and "Yellow:" not in shown, "the model reads a value from the wrong row"
+
+
+def test_a_plain_tables_column_line_is_shown_once() -> None:
+    """A passage that runs on past the page repeats the page's lines; the column line is
+    already in the caption's unit and must not come again."""
+    page = PLAIN_TABLE_PAGE + "\n\nWire Size (AWG) Iron Size"
+    shown = _select("I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?", page, "page", 200)
+    assert shown.count("Wire Size (AWG) Iron Size") == 1, shown
