@@ -172,20 +172,14 @@ def _split_page(
         lines = [ln for ln in paragraph.splitlines() if ln.strip()]
         if not lines:
             continue
-        line = " ".join(paragraph.split())
-        if caption and len(lines) == 1 and _plain_row(line):
-            if not caption.rows and not any(c.isdigit() for c in line):  # its column names
-                caption.text += "\n" + line
-                caption.tokens, caption.terms = estimate(caption.text) + 1, terms(caption.text)
-                continue
-            row = Unit(line, estimate(line) + 1, terms(line), row=True)
-            caption.rows.append(row)
-            units.append(row)
+        flat = [" ".join(ln.split()) for ln in lines]
+        if caption and all(_plain_row(ln) for ln in flat):
+            units.extend(_plain_rows(caption, flat, estimate))
             continue
         caption = None
-        if len(lines) == 1 and _TABLE_CAPTION.match(line) and estimate(line) <= max_tokens:
-            caption = Unit(line, estimate(line) + 1, terms(line))
-            units.append(caption)
+        if _TABLE_CAPTION.match(flat[0]) and estimate(flat[0]) <= max_tokens and all(map(_plain_row, flat[1:])):
+            caption = Unit(flat[0], estimate(flat[0]) + 1, terms(flat[0]))
+            units.extend([caption, *_plain_rows(caption, flat[1:], estimate)])
             continue
         if _NOTICE.fullmatch(paragraph.strip()):
             notice = paragraph.strip()
@@ -236,9 +230,24 @@ PLAIN_ROW_WORDS = 10
 
 
 def _plain_row(line: str) -> bool:
-    """A short line that is no sentence and no step: a row of a plain table."""
+    """A short line that is no sentence, step or markdown row: a row of a plain table."""
     return (len(line.split()) <= PLAIN_ROW_WORDS and not line.endswith((".", "?", "!", ":"))
-            and not _STEP_NUMBER.match(line.split()[0]) and not _TABLE_CAPTION.match(line))
+            and not line.startswith("|") and not _STEP_NUMBER.match(line.split()[0])
+            and not _TABLE_CAPTION.match(line))
+
+
+def _plain_rows(caption: Unit, lines: Sequence[str], estimate: Callable[[str], int]) -> list[Unit]:
+    """`lines` as rows of `caption`'s plain table; a first line without a digit names its
+    columns and joins the caption."""
+    rows = []
+    for line in lines:
+        if not caption.rows and not rows and "\n" not in caption.text and not any(c.isdigit() for c in line):
+            caption.text += "\n" + line
+            caption.tokens, caption.terms = estimate(caption.text) + 1, terms(caption.text)
+            continue
+        rows.append(Unit(line, estimate(line) + 1, terms(line), row=True))
+    caption.rows.extend(rows)
+    return rows
 
 
 def _cells(line: str) -> list[str]:

@@ -318,3 +318,13 @@ def test_a_plain_tables_column_line_is_shown_once() -> None:
     page = PLAIN_TABLE_PAGE + "\n\nWire Size (AWG) Iron Size"
     shown = _select("I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?", page, "page", 200)
     assert shown.count("Wire Size (AWG) Iron Size") == 1, shown
+
+
+def test_a_plain_table_in_one_block_is_read_as_rows() -> None:
+    """Extraction may give the caption and rows as one block of lines, not a paragraph each."""
+    page = PLAIN_TABLE_PAGE.replace("\n\n#20", "\n#20").replace("\n\n#14", "\n#14").replace("\n\n#10", "\n#10")
+    page = page.replace("Tinning\n\nWire Size", "Tinning\nWire Size")
+    assert "Tinning\nWire Size (AWG) Iron Size\n#20 - #16 65 Watts\n#14" in page
+    shown = _select("I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?", page, "page", 70)
+    for row in ("#20 - #16 65 Watts", "#14 & #12 100 Watts", "#10 & #8 200 Watts"):
+        assert row in shown, shown
