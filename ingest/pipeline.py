@@ -254,16 +254,6 @@ def _section_by_page(passages: Sequence[Chunk | Record]) -> dict[int, str]:
     return sections
 
 
-def _chunk_embed_text(chunk: Chunk) -> str:
-    """What the text embedder reads of a passage; a table leads with what it is about
-    (``ingest.tables.table_about``), then its cells."""
-    if chunk.kind != "table":
-        return chunk.embed_text()
-    from ingest.tables import table_about
-
-    return "\n".join(part for part in (chunk.section, table_about(chunk.text), chunk.text) if part)
-
-
 def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[Figure]) -> list[Record]:
     prefix = ingest_id[:12]
     labels = {f.label for f in figures if f.label}
@@ -278,7 +268,7 @@ def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[
                 page=chunk.pages[0],
                 kind=chunk.kind,
                 text=chunk.text,
-                embed_text=_chunk_embed_text(chunk),
+                embed_text=chunk.embed_text(),
                 pages=chunk.pages,
                 section=chunk.section,
                 figure=linked,

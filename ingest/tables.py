@@ -288,40 +288,6 @@ def to_markdown(rows: list[list[str]], caption: str = "") -> str | None:
     return "\n".join(lines)
 
 
-_RULE_CELL = re.compile(r":?-{3,}:?")
-
-
-def table_about(markdown: str) -> str:
-    """What a markdown table is about: its title lines, column names and row labels.
-
-    The text embedder reads a record's first 256 word pieces; a spec table's header and its
-    first rows of numbers fill them, so a question about a row further down ("fuel tank")
-    could not reach the table by meaning. Put first in what the embedder reads; the values
-    stay in the keyword index and the prompt."""
-    title: list[str] = []
-    header: list[str] = []
-    labels: list[str] = []
-    for line in markdown.splitlines():
-        line = line.strip()
-        if not line.startswith("|"):
-            if line:
-                title.append(line)
-            continue
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if all(_RULE_CELL.fullmatch(cell) for cell in cells if cell):
-            continue
-        if not header:
-            header = [cell for cell in cells if cell]
-        elif cells[0]:
-            labels.append(cells[0])
-    parts = [*title]
-    if header:
-        parts.append("Columns: " + ", ".join(header))
-    if labels:
-        parts.append("Rows: " + "; ".join(labels))
-    return "\n".join(parts)
-
-
 def split_ocr_line(bbox: BBox, text: str) -> list[Word]:
     """An OCR line as words, with x positions spread by character offset, so a line that
     runs across cells ("Steel (soft) 15.9") can be split between columns."""

@@ -244,12 +244,9 @@ class Library:
                     (record.id, ingest_id, collection, record.manual, record.kind, record.page,
                      record.figure, _record_to_row(record), record.text),
                 )
-                # A table's embed text leads with its labels again (ingest.tables.table_about):
-                # the keyword index counts its words once.
-                body = record.embed_text or record.text
-                if record.kind == "table":
-                    body = "\n".join(part for part in (record.section, record.text) if part)
-                indexed = "\n".join(part for part in (record.section, record.caption, body) if part)
+                indexed = "\n".join(
+                    part for part in (record.section, record.caption, record.embed_text or record.text) if part
+                )
                 conn.execute("INSERT INTO records_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, indexed))
 
     def records(self, ids: Sequence[str]) -> dict[str, Record]:

@@ -168,25 +168,3 @@ def test_folder_ingest(engine: Engine, tmp_path: Path) -> None:
     assert sorted(r.name for r in reports) == ["a.pdf", "b.PDF"]
     hits = engine.search("hydraulic valves", manuals=["b.PDF"], k=3).hits
     assert hits and all(h.manual == "b.PDF" for h in hits)
-
-
-def test_a_table_is_embedded_by_its_labels_first(ingested) -> None:  # type: ignore[no-untyped-def]
-    """The embedder reads a record's first 256 word pieces: a table's column names and row
-    labels come before its cells, so a row far down a long table is in what it reads."""
-    engine, _ = ingested
-    (info,) = engine.manuals()
-    tables = [r for r in engine.store.library.records_of(info.ingest_id) if r.kind == "table"]
-    assert tables
-    about, _, cells = tables[0].embed_text.partition("\n|")
-    assert "Columns:" in about and "Rows: F1; F2; F3" in about, tables[0].embed_text
-    assert "20 AMP" in cells and "20 AMP" not in about, "values follow the labels"
-    assert engine.search("20 AMP", k=3).hits[0].kind == "table", "the keyword index still holds the cells"
-
-
-def test_table_about_names_title_columns_and_rows() -> None:
-    from ingest.tables import table_about
-
-    markdown = ("Table 1-1.—Thermal Conductivities\n| Material | Metric | English |\n| --- | --- | --- |\n"
-                "| Copper | 386 | 223.1 |\n| Brass | 111 | 64.13 |")
-    assert table_about(markdown) == ("Table 1-1.—Thermal Conductivities\nColumns: Material, Metric, English\n"
-                                     "Rows: Copper; Brass")
