@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ingest.labels import parse_caption
 from rag.grounding import stem, terms, unit_spellings
 
 GAP = " […] "
@@ -36,6 +37,10 @@ WHOLE_FIGURE_TOKENS = 60
 # for an 18-gauge wire). A row that does is shown alone, as in a long table: the model
 # reads a value from the wrong row of a whole table.
 WHOLE_TABLE_TOKENS = 60
+# A table printed without rules: its caption, then one short line per row ("#20 - #16 65
+# Watts") of at most this many words. find_tables sees no grid in it, and its rows share
+# few words with a question.
+PLAIN_ROW_WORDS = 10
 # A line of a retrieved page outside the passages retrieval ranked counts this much of its
 # word match: retrieval's ranking carries meaning the word overlap alone misses.
 OFF_ANCHOR = 0.75
@@ -177,7 +182,7 @@ def _split_page(
             units.extend(_plain_rows(caption, flat, estimate))
             continue
         caption = None
-        if _TABLE_CAPTION.match(flat[0]) and estimate(flat[0]) <= max_tokens and all(map(_plain_row, flat[1:])):
+        if _table_caption(flat[0]) and estimate(flat[0]) <= max_tokens and all(map(_plain_row, flat[1:])):
             caption = Unit(flat[0], estimate(flat[0]) + 1, terms(flat[0]))
             units.extend([caption, *_plain_rows(caption, flat[1:], estimate)])
             continue
@@ -223,17 +228,17 @@ def _split_page(
     return SourceText(unique, "\n", "page", terms(about))
 
 
-# A table printed without rules: its caption, then one short line per row ("#20 - #16 65
-# Watts"). find_tables sees no grid in it, and its rows share few words with a question.
-_TABLE_CAPTION = re.compile(r"Table\s+[A-Z]?\d+(?:[-.]\d+)*\b")
-PLAIN_ROW_WORDS = 10
+def _table_caption(line: str) -> bool:
+    """A table's caption ("Table 2-3.—Iron Size"), read as ingest reads captions (ingest/labels.py)."""
+    caption = parse_caption(line)
+    return caption is not None and caption[0].startswith("Table")
 
 
 def _plain_row(line: str) -> bool:
     """A short line that is no sentence, step or markdown row: a row of a plain table."""
     return (len(line.split()) <= PLAIN_ROW_WORDS and not line.endswith((".", "?", "!", ":"))
             and not line.startswith("|") and not _STEP_NUMBER.match(line.split()[0])
-            and not _TABLE_CAPTION.match(line))
+            and not _table_caption(line))
 
 
 def _plain_rows(caption: Unit, lines: Sequence[str], estimate: Callable[[str], int]) -> list[Unit]:

@@ -282,31 +282,29 @@ PLAIN_TABLE_PAGE = (
     "Move the iron to the other side of the wire and tin half of the bared length. A joint that moves "
     "while the solder cools is weak. Clean off the flux with alcohol when the joint is cool."
 )
+TINNING = "I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?"
+# A small ruled table under its caption, on a page.
+LUG_TABLE = ("Lug colours\n\nPreinsulated lugs are colour coded by wire size.\n\n"
+             "Table 2-2.—Colour Coding of Lug Insulation\n| Colour | Wire sizes |\n| --- | --- |\n"
+             "| Yellow | #26 - #24 |\n| Red | #22 - #18 |\n| Blue | #16 - #14 |\n\n")
 
 
 def test_a_plain_table_under_its_caption_is_shown_whole() -> None:
-    question = "I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?"
-    shown = _select(question, PLAIN_TABLE_PAGE, "page", 70)
+    shown = _select(TINNING, PLAIN_TABLE_PAGE, "page", 70)
     for row in ("#20 - #16 65 Watts", "#14 & #12 100 Watts", "#10 & #8 200 Watts"):
         assert row in shown, shown
     assert "Clean off the flux" not in shown, "the budget went to the table, not the prose after it"
 
 
 def test_a_small_table_on_a_page_is_shown_whole_with_its_title() -> None:
-    page = ("Lug colours\n\nPreinsulated lugs are colour coded by wire size.\n\n"
-            "Table 2-2.—Colour Coding of Lug Insulation\n| Colour | Wire sizes |\n| --- | --- |\n"
-            "| Yellow | #26 - #24 |\n| Red | #22 - #18 |\n| Blue | #16 - #14 |\n\n"
-            "Crimp the lug with the tool whose handle matches the insulation colour.")
+    page = LUG_TABLE + "Crimp the lug with the tool whose handle matches the insulation colour."
     shown = _select("Which colour of lug insulation do I use on an 18-gauge wire?", page, "page", 60)
     assert "Red: Wire sizes: #22 - #18" in shown and "Yellow:" in shown and "Blue:" in shown, shown
 
 
 def test_a_row_that_names_what_is_asked_is_shown_alone_from_a_small_table() -> None:
-    page = ("Lug colours\n\nPreinsulated lugs are colour coded by wire size.\n\n"
-            "Table 2-2.—Colour Coding of Lug Insulation\n| Colour | Wire sizes |\n| --- | --- |\n"
-            "| Yellow | #26 - #24 |\n| Red | #22 - #18 |\n| Blue | #16 - #14 |\n\n"
-            "Strip the wire's insulation to the length of the lug's barrel. Insert the wire until its end shows "
-            "in the inspection window. Crimp the wire with the tool whose handle colour matches the lug.")
+    page = LUG_TABLE + ("Strip the wire's insulation to the length of the lug's barrel. Insert the wire until its end "
+                        "shows in the inspection window. Crimp the wire with the tool whose handle colour matches the lug.")
     shown = _select("Which wire sizes take the blue lug insulation?", page, "page", 60)
     assert "Blue: Wire sizes: #16 - #14" in shown, shown
     assert "Red:" not in shown and "Yellow:" not in shown, "the model reads a value from the wrong row"
@@ -316,7 +314,7 @@ def test_a_plain_tables_column_line_is_shown_once() -> None:
     """A passage that runs on past the page repeats the page's lines; the column line is
     already in the caption's unit and must not come again."""
     page = PLAIN_TABLE_PAGE + "\n\nWire Size (AWG) Iron Size"
-    shown = _select("I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?", page, "page", 200)
+    shown = _select(TINNING, page, "page", 200)
     assert shown.count("Wire Size (AWG) Iron Size") == 1, shown
 
 
@@ -325,6 +323,6 @@ def test_a_plain_table_in_one_block_is_read_as_rows() -> None:
     page = PLAIN_TABLE_PAGE.replace("\n\n#20", "\n#20").replace("\n\n#14", "\n#14").replace("\n\n#10", "\n#10")
     page = page.replace("Tinning\n\nWire Size", "Tinning\nWire Size")
     assert "Tinning\nWire Size (AWG) Iron Size\n#20 - #16 65 Watts\n#14" in page
-    shown = _select("I'm tinning some 18-gauge wire in the field. What size iron for tinning do I need?", page, "page", 70)
+    shown = _select(TINNING, page, "page", 70)
     for row in ("#20 - #16 65 Watts", "#14 & #12 100 Watts", "#10 & #8 200 Watts"):
         assert row in shown, shown
