@@ -92,14 +92,17 @@ def split_units(
     max_tokens: int = 120,
     about: str = "",
     anchors: Sequence[str] = (),
+    figure: str = "",
 ) -> SourceText:
     """Units of one source body; `estimate` maps text to tokens, longer units are cut.
     `about` is what the prompt shows of the source besides its body (its title line).
     A whole page (`kind` "page") is cut paragraph by paragraph into sentences, table rows
     and label lines; its units outside every retrieved passage of that page (`anchors`)
-    are marked so ``select`` prefers the retrieved ones."""
+    are marked so ``select`` prefers the retrieved ones. The labels of `figure` ("Figure
+    2-11", or "Figure on page 51"), the hit the page was retrieved for, are shown with the
+    page when they are short."""
     if kind == "page":
-        return _split_page(body, estimate, max_tokens, about, anchors)
+        return _split_page(body, estimate, max_tokens, about, anchors, figure)
     units: list[Unit] = []
 
     def add(
@@ -167,7 +170,7 @@ def split_units(
 
 
 def _split_page(
-    body: str, estimate: Callable[[str], int], max_tokens: int, about: str, anchors: Sequence[str]
+    body: str, estimate: Callable[[str], int], max_tokens: int, about: str, anchors: Sequence[str], figure: str
 ) -> SourceText:
     anchor_terms = [terms(a) for a in anchors]
     units: list[Unit] = []
@@ -201,6 +204,12 @@ def _split_page(
             part = split_units("\n".join(lines), "figure", estimate, max_tokens)
             part.units[0].text = lines[0].strip()
             part.units[0].fixed = False
+            # The retrieved figure's short label list is what the diagram says: shown with
+            # the page. Its lines share few words with a question ("FLAG", "RIGHT ANGLE"
+            # for "what other lug shapes?") and lose to any sentence of the page that does.
+            ours = bool(figure) and lines[0].strip().lower() == f"{figure} labels:".lower()
+            if ours and estimate("\n".join(lines[1:])) <= WHOLE_FIGURE_TOKENS:
+                part.units[1].fixed = True
         else:  # a notice's heading goes with its text (see split_units)
             part = split_units(f"{heading}\n{paragraph}" if heading else paragraph, "text", estimate, max_tokens)
             heading = ""

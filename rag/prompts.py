@@ -245,10 +245,14 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
         return evidence.split_units(neutralise(source_body(face)), face.kind, estimate_tokens, MAX_UNIT_TOKENS, title)
     anchors = [neutralise(source_body(h)) for h in group if h.kind != "page"]
     # A passage that runs on to the next page ends beyond this page's text: its rest comes too.
+    # Not a figure: its record words its labels otherwise than the page does ("Labels read
+    # from the diagram:"), and they would come again, line by line.
     flat = " ".join(neutralise(page).split())
-    runs_on = [a for a in anchors if " ".join(a.split())[-80:] not in flat]
+    passages = [neutralise(source_body(h)) for h in group if h.kind not in ("page", "figure")]
+    runs_on = [a for a in passages if " ".join(a.split())[-80:] not in flat]
     body = "\n\n".join([neutralise(page), *runs_on])
-    return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors)
+    figure = (face.figure or f"Figure on page {face.page}") if face.kind == "figure" else ""
+    return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors, figure)
 
 
 def _select_sources(

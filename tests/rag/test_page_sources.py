@@ -103,3 +103,28 @@ def test_a_line_repeated_at_the_start_of_a_longer_one_is_shown_once() -> None:
     body = prompt.evidence[0]
     assert "1. Open the bleed screw" in body, body
     assert body.count("To bleed the pump:") == 1, body
+
+
+FITTINGS_PAGE = (
+    "Pipe fittings\n\n"
+    "Pipe fittings join lengths of pipe and change the direction of a run. Several basic fitting "
+    "shapes are shown in figure 5-2. A union lets a pipe run be taken apart without turning the "
+    "pipe. A reducer joins pipes of two sizes. Fittings are made of brass, steel and plastic. "
+    "Other fitting types, such as flanges and couplings, are covered later in this chapter. "
+    "Every fitting must match the pressure rating of the pipe it joins.\n\n"
+    "Figure 5-2 labels:\nELBOW\nTEE | CROSS\nUNION\nREDUCER\nNIPPLE"
+)
+
+
+def test_the_labels_of_the_retrieved_figure_are_shown_whole_once() -> None:
+    # The labels that answer share no word with the question, and the page's sentences
+    # do: the figure the page was retrieved for still shows its labels, once.
+    figure = Hit(id="f1", manual="hu.pdf", page=12, kind="figure", score=1.0, figure="Figure 5-2",
+                 caption="Figure 5-2.—Basic pipe fittings.",
+                 text="Figure 5-2.—Basic pipe fittings.\nLabels: ELBOW\nTEE | CROSS\nUNION\nREDUCER\nNIPPLE")
+    prompt = build_prompt("Which basic fitting shapes does figure 5-2 show?",
+                          [figure], context_tokens=4096, max_tokens=400, prompt_tokens=120,
+                          pages={("hu.pdf", 12): FITTINGS_PAGE})
+    body = prompt.evidence[0]
+    assert "ELBOW\nTEE | CROSS\nUNION\nREDUCER\nNIPPLE" in body, body
+    assert body.count("UNION") == 1 and "Labels read from the diagram" not in body, body
