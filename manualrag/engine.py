@@ -168,7 +168,7 @@ class Engine:
         the embedder's cosines to the question (evidence by meaning; None when turned off)."""
         from rag.evidence import by_meaning
 
-        pages = self.retriever.page_texts(result.hits)
+        pages = self.retriever.page_texts(result.hits, overleaf=True)
         hits = self.retriever.catalog_facts(question, result) + result.hits
         embedder = self.embedder
         wanted = self.settings.llm.evidence_by_meaning and hits and not embedder.remote

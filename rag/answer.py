@@ -21,7 +21,7 @@ from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Hit
 from rag.evidence import Meaning
-from rag.citations import cite_by_overlap, extract_citations, is_answerable, repoint_citations
+from rag.citations import cite_by_overlap, cite_next_page, extract_citations, is_answerable, repoint_citations
 from rag.grounding import check_draft
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
@@ -250,6 +250,8 @@ class Answerer:
                 cite_by_overlap(answer.text, prompt.sources), prompt.sources
             )
             answer.citations = [dataclasses.replace(c, inferred=True) for c in cited]
+        answer.citations = cite_next_page(answer.text, answer.citations, prompt.page_texts, prompt.next_page,
+                                          answer.question)
         if answer.answerable:
             # A value no source states ("torque it to 10 Nm") is the small model's
             # invention, and a technician would act on it: the draft is withheld (it

@@ -8,6 +8,7 @@ manual, page and figure of source n.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
@@ -200,3 +201,34 @@ def repoint_citations(answer_text: str, sources: Sequence[Hit], question: str = 
             moved.append(best + 1)
         out.append(sentence)
     return "".join(out), moved
+
+
+# -- citations of a passage that ran on to the next page -----------------------------------------
+
+
+def cite_next_page(
+    answer_text: str, citations: Sequence[Citation], page_texts: Sequence[str], next_page: Sequence[str],
+    question: str = "",
+) -> list[Citation]:
+    """Citations of a source whose passage ran on to the next page, pointed at that page
+    when what the citing sentences say is printed there more than on the source's own.
+
+    A source is a page, and a passage retrieved there that ends overleaf brings its rest
+    (the steps of a procedure, the warning after it) under the same key. The reader sent to
+    the first page would not find the line. `page_texts[n - 1]` is source n's page's text,
+    `next_page[n - 1]` the next page's ("" when no passage of source n runs on to it).
+    """
+    asked = terms(question) | GLUE
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", answer_text)
+    out: list[Citation] = []
+    for citation in citations:
+        n = citation.key
+        overleaf = next_page[n - 1] if n <= len(next_page) else ""
+        if overleaf:
+            citing = " ".join(s for s in sentences if f"[{n}]" in s)
+            said = terms(_KEYS.sub(" ", citing)) - asked
+            here = len(said & terms(page_texts[n - 1]))
+            if len(said & terms(overleaf)) > here:
+                citation = dataclasses.replace(citation, page=citation.page + 1, bbox=None)
+        out.append(citation)
+    return out

@@ -158,6 +158,10 @@ class Prompt:
     tokens: int = 0  # estimated tokens read anew for this question (sources + question)
     images: list[str] = field(default_factory=list)  # figure PNGs attached, for the trace
     evidence: list[str] = field(default_factory=list)  # what the model read of each source, title included
+    # Per source, its page's text and, when a passage of it runs on, the next page's ("" when
+    # none does): a sentence the answer took from there cites the next page.
+    page_texts: list[str] = field(default_factory=list)
+    next_page: list[str] = field(default_factory=list)
 
 
 PageTexts = Mapping[tuple[str, int], str]  # (manual, page) -> the whole page's text
@@ -221,6 +225,8 @@ def build_prompt(
         truncated=truncated,
         tokens=tokens,
         evidence=[f"{source_title(n, g[0], many)}\n{body}" for n, (g, body) in enumerate(given, start=1)],
+        page_texts=[neutralise((pages or {}).get((g[0].manual, g[0].page), "")) for g, _ in given],
+        next_page=[_next_page(g, pages or {}) for g, _ in given],
     )
 
 
@@ -244,15 +250,27 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
     if page is None:
         return evidence.split_units(neutralise(source_body(face)), face.kind, estimate_tokens, MAX_UNIT_TOKENS, title)
     anchors = [neutralise(source_body(h)) for h in group if h.kind != "page"]
-    # A passage that runs on to the next page ends beyond this page's text: its rest comes too.
-    # Not a figure: its record words its labels otherwise than the page does ("Labels read
-    # from the diagram:"), and they would come again, line by line.
-    flat = " ".join(neutralise(page).split())
-    passages = [neutralise(source_body(h)) for h in group if h.kind not in ("page", "figure")]
-    runs_on = [a for a in passages if " ".join(a.split())[-80:] not in flat]
-    body = "\n\n".join([neutralise(page), *runs_on])
+    body = "\n\n".join([neutralise(page), *_runs_on(group, page)])
     figure = (face.figure or f"Figure on page {face.page}") if face.kind == "figure" else ""
     return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors, figure)
+
+
+def _runs_on(group: Group, page: str) -> list[str]:
+    """The group's passages that run on to the next page: they end beyond this page's
+    text, and their rest comes too. Not a figure's: its record words its labels otherwise
+    than the page does ("Labels read from the diagram:"), and they would come again."""
+    flat = " ".join(neutralise(page).split())
+    passages = [neutralise(source_body(h)) for h in group if h.kind not in ("page", "figure")]
+    return [a for a in passages if " ".join(a.split())[-80:] not in flat]
+
+
+def _next_page(group: Group, pages: PageTexts) -> str:
+    """The text of the page after the group's, when a passage of the group runs on to it."""
+    face = group[0]
+    page = pages.get((face.manual, face.page))
+    if page is None or face.id.startswith(CATALOG_PREFIX) or not _runs_on(group, page):
+        return ""
+    return neutralise(pages.get((face.manual, face.page + 1), ""))
 
 
 def _select_sources(

@@ -252,9 +252,11 @@ class Retriever:
         titles = " ".join(m.name for m in self.store.manuals()).lower()
         return [c for c in codes if c.lower() not in titles and not self.store.library.keyword(c, visible, 1)]
 
-    def page_texts(self, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
-        """The whole text of each page the hits are on (the answer stage reads pages)."""
-        wanted = sorted({(h.manual, h.page) for h in hits})
+    def page_texts(self, hits: Sequence[Hit], overleaf: bool = False) -> dict[tuple[str, int], str]:
+        """The whole text of each page the hits are on (the answer stage reads pages); with
+        `overleaf`, of the page after each passage's too (where a passage may run on)."""
+        wanted = sorted({(h.manual, h.page) for h in hits} | {(h.manual, h.page + 1) for h in hits
+                                                              if overleaf and h.kind == "text"})
         if not wanted:
             return {}
         visible = self.store.visible_ids(sorted({m for m, _ in wanted}))

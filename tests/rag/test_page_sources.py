@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from manualrag.types import Hit, Record
 from rag.catalog import catalog_fact, wants_count
+from rag.citations import cite_next_page, extract_citations
 from rag.evidence import select, split_units
 from rag.prompts import build_prompt, estimate_tokens, page_groups
 
@@ -128,3 +129,26 @@ def test_the_labels_of_the_retrieved_figure_are_shown_whole_once() -> None:
     body = prompt.evidence[0]
     assert "ELBOW\nTEE | CROSS\nUNION\nREDUCER\nNIPPLE" in body, body
     assert body.count("UNION") == 1 and "Labels read from the diagram" not in body, body
+
+
+def test_a_sentence_taken_from_where_a_passage_ran_on_cites_the_next_page() -> None:
+    # Page 7 ends on a procedure's opener; the retrieved passage runs on to page 8 with
+    # its steps. Both pages' lines come under one key, [1], which is page 7.
+    page = "Bleeding the pump\n\nAir in the pump makes it noisy and weak.\n\nTo bleed the pump:"
+    passage = ("Air in the pump makes it noisy and weak. To bleed the pump: 1. Open the bleed screw half "
+               "a turn. 2. Run the pump for ten seconds. 3. Close the screw when clear oil flows.")
+    hit = Hit(id="p1", manual="hu.pdf", page=7, kind="text", text=passage, score=1.0)
+    question = "How do I bleed the pump?"
+    overleaf = ("1. Open the bleed screw half a turn. 2. Run the pump for ten seconds. 3. Close the screw "
+                "when clear oil flows.\n\nFilters\n\nChange the filter every 500 hours.")
+    prompt = build_prompt(question, [hit], context_tokens=4096, max_tokens=400, prompt_tokens=400,
+                          pages={("hu.pdf", 7): page, ("hu.pdf", 8): overleaf})
+    assert "Run the pump for ten seconds." in prompt.evidence[0], "the passage's rest is shown under [1]"
+    assert prompt.next_page == [overleaf]
+    _, cited = extract_citations("[1]", prompt.sources)
+    steps = "Open the bleed screw half a turn, run the pump for ten seconds, then close it when clear oil flows [1]."
+    (moved,) = cite_next_page(steps, cited, prompt.page_texts, prompt.next_page, question)
+    assert moved.page == 8, "the steps are printed on page 8"
+    (kept,) = cite_next_page("Air makes the pump noisy and weak [1].", cited, prompt.page_texts, prompt.next_page,
+                             question)
+    assert kept.page == 7, "what page 7 says stays cited to page 7"

@@ -66,6 +66,9 @@ def test_words_spread_over_a_page_find_the_page(paged: Engine) -> None:
     texts = paged.retriever.page_texts(hits[:1])
     page = texts[("chiller.pdf", 4)]
     assert "propylene glycol" in page and "mesh screen" in page, "the page record holds the whole page"
+    passage = next(h for h in hits if h.kind == "text" and h.page == 4)
+    overleaf = paged.retriever.page_texts([passage], overleaf=True)
+    assert "condenser coils every spring" in overleaf[("chiller.pdf", 5)], "a passage's next page, where it may run on"
 
 
 def test_a_whole_page_gives_way_to_its_passages(paged: Engine) -> None:
