@@ -237,9 +237,12 @@ def unsupported_values(
     long source, where a stray "0.32" and an "ohm" three paragraphs apart would vouch for
     an invented "0.32 ohm". A code, a decimal or a fraction must appear. Plain integers
     ("step 3", "4 markets") are checked only with ``counts``. With ``topical``, the line
-    that has the value (or a line beside it: a label stacked under its name) must also
-    share a content word with the answer's sentence that states it: a "3" from "Figure
-    1-3" does not vouch for "the impedance is 3". Values the user gave in the question
+    that has the value (or a line beside it: a label stacked under its name; for a table
+    row, its table's title) must also speak of what the answer's sentence says the value
+    is of: share a content word with the sentence's words that the question uses too
+    (with any of its words when it uses none). A "3" from "Figure 1-3" does not vouch for
+    "the impedance is 3", nor "Inspect the impeller every 500 hours" for "change the oil
+    every 500 hours" asked of the oil. Values the user gave in the question
     are not the model's invention. A table row ("Size 10: Copper: 55; ...") also carries
     the unit its table's title names ("Capacities (in Amperes)"), the nearest line above
     it in its source that is not a row.
@@ -254,19 +257,27 @@ def unsupported_values(
         lines += own
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
         title: set[str] = set()
+        heading: set[str] = set()
         for line in own:
             if TABLE_ROW.match(line):
                 named.append(_units_named(line) | title)
+                if topical:  # a row speaks of what its table's title says ("Solid Copper")
+                    about[len(named) - 1] |= heading
             else:
                 named.append(_units_named(line))
                 if line.strip() != "[…]":
                     title = named[-1]
+                    heading = terms(line) if topical else set()
     given = _quantities(question)
+    asked = terms(question) - GLUE
     found = [_quantities(line) for line in lines]
     codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
     missing: list[str] = []
     for sentence in _ANSWER_SENTENCE.split(text):
         subject = terms(_QUANTITY.sub(" ", sentence)) - GLUE
+        # What the sentence says the value is of, in the question's words ("oil", "changed"):
+        # the line must speak of that too, not only echo the words around the value.
+        subject = (subject & asked) or subject
         for match in _QUANTITY.finditer(sentence):
             num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
             if not unit and "." not in num and "/" not in num and not counts:

@@ -146,3 +146,21 @@ def test_glue_words_are_not_novel() -> None:
     assert GLUE == {t for w in GLUE for t in terms(w)}, "glue is compared with terms: each word must be one"
     assert check_draft("Rubber tape only stretches, it also loosens and slips [1].", evidence, question).grounded
     assert not check_draft("Rubber tape melts, smokes and ignites [1].", evidence, question).grounded
+
+
+def test_a_value_from_a_line_about_something_else_is_not_the_answer() -> None:
+    # The question asks about something the manual never gives an interval for; the model
+    # lends it the interval of the line beside, copying that line's words around the value.
+    schedule = ("[1] page 6, Maintenance schedule\nAppendix A Maintenance schedule\n"
+                "Inspect the impeller every 500 operating hours.\n[…]\n"
+                "Grease the motor bearings every 2000 hours with lithium grease.")
+    verdict = check_draft("The oil should be changed every 500 operating hours [1].", [schedule],
+                          "How often should the oil be changed?")
+    assert verdict.unsupported == ["500"], verdict
+    assert check_draft("Inspect the impeller every 500 operating hours [1].", [schedule],
+                       "How often should I inspect the impeller?").grounded
+    # A table row speaks of what its table's title says, lines above it.
+    table = ("[1] page 20, WIRE SIZES\nTable 1-2.—Standard Solid Copper (American Wire Gauge)\n[…]\n"
+             "Gage number 14: Diameter (mils): 64.0; Pounds per 1,000 ft.: 12.4")
+    assert check_draft("1,000 feet of AWG 14 solid copper wire weighs 12.4 pounds [1].", [table],
+                       "How much does 1,000 feet of AWG 14 solid copper wire weigh?").grounded
