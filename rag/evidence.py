@@ -208,7 +208,7 @@ def _split_page(
             # the page. Its lines share few words with a question ("FLAG", "RIGHT ANGLE"
             # for "what other lug shapes?") and lose to any sentence of the page that does.
             ours = bool(figure) and lines[0].strip().lower() == f"{figure} labels:".lower()
-            if ours and estimate("\n".join(lines[1:])) <= WHOLE_FIGURE_TOKENS:
+            if ours and len(part.units) == 2 and estimate("\n".join(lines[1:])) <= WHOLE_FIGURE_TOKENS:
                 part.units[1].fixed = True
         else:  # a notice's heading goes with its text (see split_units)
             part = split_units(f"{heading}\n{paragraph}" if heading else paragraph, "text", estimate, max_tokens)

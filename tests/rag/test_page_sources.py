@@ -152,3 +152,12 @@ def test_a_sentence_taken_from_where_a_passage_ran_on_cites_the_next_page() -> N
     (kept,) = cite_next_page("Air makes the pump noisy and weak [1].", cited, prompt.page_texts, prompt.next_page,
                              question)
     assert kept.page == 7, "what page 7 says stays cited to page 7"
+
+
+def test_a_figure_heading_with_no_labels_under_it_is_read_as_a_line() -> None:
+    figure = Hit(id="f2", manual="hu.pdf", page=12, kind="figure", score=1.0, figure="Figure 5-2",
+                 caption="Figure 5-2.—Basic pipe fittings.", text="Figure 5-2.—Basic pipe fittings.")
+    page = "Pipe fittings join lengths of pipe.\n\nFigure 5-2 labels:"
+    prompt = build_prompt("Which pipe fittings are shown?", [figure], context_tokens=4096, max_tokens=400,
+                          prompt_tokens=200, pages={("hu.pdf", 12): page})
+    assert "Pipe fittings join lengths of pipe." in prompt.evidence[0], prompt.evidence
