@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from manualrag.types import Citation, Hit
-from rag.grounding import GLUE, terms
+from rag.grounding import ANSWER_SENTENCE, GLUE, terms
 from rag.prompts import CANNOT_ANSWER
 
 # "[1]", "[1, 3]", "[1-3]", "[1–3]", "[1,2 and 4]", "[Source 2]", "[source: 2]"
@@ -219,7 +219,7 @@ def cite_next_page(
     `next_page[n - 1]` the next page's ("" when no passage of source n runs on to it).
     """
     asked = terms(question) | GLUE
-    sentences = re.split(r"(?<=[.!?])\s+|\n+", answer_text)
+    sentences = ANSWER_SENTENCE.split(answer_text)
     out: list[Citation] = []
     for citation in citations:
         n = citation.key

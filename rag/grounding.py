@@ -224,7 +224,7 @@ _KEY = re.compile(r"\[\d+\]")
 TABLE_ROW = re.compile(r"^[^:;\n]{1,80}: [^:;\n]+: [^;\n]*(?:; [^:;\n]+: [^;\n]*)*$")
 
 
-_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def unsupported_values(
@@ -273,7 +273,7 @@ def unsupported_values(
     found = [_quantities(line) for line in lines]
     codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
     missing: list[str] = []
-    for sentence in _ANSWER_SENTENCE.split(text):
+    for sentence in ANSWER_SENTENCE.split(text):
         subject = terms(_QUANTITY.sub(" ", sentence)) - GLUE
         # What the sentence says the value is of, in the question's words ("oil", "changed"):
         # the line must speak of that too, not only echo the words around the value.
