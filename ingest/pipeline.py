@@ -20,7 +20,7 @@ from pathlib import Path
 from manualrag import logs
 from manualrag.errors import ManualragError, UnreadablePdf
 from manualrag.settings import IngestSettings, Settings
-from manualrag.types import Chunk, Figure, IngestReport, ManualInfo, Page, Record
+from manualrag.types import Chunk, Figure, IngestReport, ManualInfo, Page, Record, figure_name, labels_heading
 from rag.embedders import Embedder
 from rag.store import Store
 
@@ -278,7 +278,7 @@ def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[
             )
         )
     for n, figure in enumerate(figures):
-        shown = [figure.caption or figure.label or f"Figure on page {figure.page}"]
+        shown = [figure.caption or figure_name(figure.label, figure.page)]
         if figure.ocr_text:
             shown.append(f"Labels: {figure.ocr_text}")
         records.append(
@@ -308,8 +308,7 @@ def page_text(page: Page, figures: list[Figure]) -> str:
     parts = [b.text.strip() for b in page.blocks if b.text.strip()]
     for figure in figures:
         if figure.ocr_text:
-            head = figure.label or f"Figure on page {figure.page}"
-            parts.append(f"{head} labels:\n{figure.ocr_text.strip()}")
+            parts.append(f"{labels_heading(figure.label, figure.page)}\n{figure.ocr_text.strip()}")
     return "\n\n".join(parts)
 
 

@@ -43,6 +43,16 @@ class Page:
     warnings: list[str] = field(default_factory=list)
 
 
+
+def figure_name(label: str, page: int) -> str:
+    """A figure's name: its label ("Figure 2-11"), or "Figure on page 12" when it has none."""
+    return label or f"Figure on page {page}"
+
+
+def labels_heading(label: str, page: int) -> str:
+    """The line a page's text puts before a figure's OCR'd labels ("Figure 2-11 labels:")."""
+    return f"{figure_name(label, page)} labels:"
+
 @dataclass(slots=True)
 class Figure:
     """A diagram cropped from a page, with the words that describe it."""
@@ -68,7 +78,7 @@ class Figure:
 
     def embed_text(self) -> str:
         """The words a text embedder sees for this figure."""
-        parts = [self.caption or self.label or f"Figure on page {self.page}"]
+        parts = [self.caption or figure_name(self.label, self.page)]
         if self.ocr_text:
             parts.append(f"Labels: {self.ocr_text}")
         if self.nearby_text:

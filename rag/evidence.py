@@ -92,17 +92,17 @@ def split_units(
     max_tokens: int = 120,
     about: str = "",
     anchors: Sequence[str] = (),
-    figure: str = "",
+    figure_labels: str = "",
 ) -> SourceText:
     """Units of one source body; `estimate` maps text to tokens, longer units are cut.
     `about` is what the prompt shows of the source besides its body (its title line).
     A whole page (`kind` "page") is cut paragraph by paragraph into sentences, table rows
     and label lines; its units outside every retrieved passage of that page (`anchors`)
-    are marked so ``select`` prefers the retrieved ones. The labels of `figure` ("Figure
-    2-11", or "Figure on page 51"), the hit the page was retrieved for, are shown with the
-    page when they are short."""
+    are marked so ``select`` prefers the retrieved ones. The labels under the heading
+    `figure_labels` ("Figure 2-11 labels:", manualrag.types.labels_heading), those of the
+    figure the page was retrieved for, are shown with the page when they are short."""
     if kind == "page":
-        return _split_page(body, estimate, max_tokens, about, anchors, figure)
+        return _split_page(body, estimate, max_tokens, about, anchors, figure_labels)
     units: list[Unit] = []
 
     def add(
@@ -170,7 +170,7 @@ def split_units(
 
 
 def _split_page(
-    body: str, estimate: Callable[[str], int], max_tokens: int, about: str, anchors: Sequence[str], figure: str
+    body: str, estimate: Callable[[str], int], max_tokens: int, about: str, anchors: Sequence[str], figure_labels: str
 ) -> SourceText:
     anchor_terms = [terms(a) for a in anchors]
     units: list[Unit] = []
@@ -207,7 +207,7 @@ def _split_page(
             # The retrieved figure's short label list is what the diagram says: shown with
             # the page. Its lines share few words with a question ("FLAG", "RIGHT ANGLE"
             # for "what other lug shapes?") and lose to any sentence of the page that does.
-            ours = bool(figure) and lines[0].strip().lower() == f"{figure} labels:".lower()
+            ours = bool(figure_labels) and lines[0].strip().lower() == figure_labels.lower()
             if ours and len(part.units) == 2 and estimate("\n".join(lines[1:])) <= WHOLE_FIGURE_TOKENS:
                 part.units[1].fixed = True
         else:  # a notice's heading goes with its text (see split_units)

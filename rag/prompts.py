@@ -24,7 +24,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from manualrag.types import Hit
+from manualrag.types import Hit, figure_name, labels_heading
 from rag import evidence
 from rag.catalog import CATALOG_PREFIX
 
@@ -122,7 +122,7 @@ def source_body(hit: Hit) -> str:
     labels: list[str] = []
     for line in hit.text.splitlines():
         line = line.strip()
-        if not line or line in (hit.caption.strip(), hit.figure, f"Figure on page {hit.page}"):
+        if not line or line in (hit.caption.strip(), hit.figure, figure_name("", hit.page)):
             continue  # caption and label are in the title already; the last says nothing
         if line.lower().startswith("labels:"):
             line = line[len("labels:") :].strip()
@@ -251,8 +251,8 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
         return evidence.split_units(neutralise(source_body(face)), face.kind, estimate_tokens, MAX_UNIT_TOKENS, title)
     anchors = [neutralise(source_body(h)) for h in group if h.kind != "page"]
     body = "\n\n".join([neutralise(page), *_runs_on(group, page)])
-    figure = (face.figure or f"Figure on page {face.page}") if face.kind == "figure" else ""
-    return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors, figure)
+    heading = labels_heading(face.figure, face.page) if face.kind == "figure" else ""
+    return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors, heading)
 
 
 def _runs_on(group: Group, page: str) -> list[str]:
