@@ -241,13 +241,13 @@ class Answerer:
         answer.text, answer.citations = extract_citations(raw, prompt.sources)
         answer.answerable = is_answerable(answer.text, answer.citations)
         if answer.answerable and answer.citations:
-            text, moved = repoint_citations(answer.text, prompt.sources, answer.question)
+            text, moved = repoint_citations(answer.text, prompt.evidence, answer.question)
             if moved:
                 answer.text, cited = extract_citations(text, prompt.sources)
                 answer.citations = [dataclasses.replace(c, inferred=c.key in moved) for c in cited]
         if answer.answerable and not answer.citations:
             answer.text, cited = extract_citations(
-                cite_by_overlap(answer.text, prompt.sources), prompt.sources
+                cite_by_overlap(answer.text, prompt.evidence), prompt.sources
             )
             answer.citations = [dataclasses.replace(c, inferred=True) for c in cited]
         answer.citations = cite_next_page(answer.text, answer.citations, prompt.page_texts, prompt.next_page,

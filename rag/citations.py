@@ -135,20 +135,19 @@ MIN_OVERLAP = 0.6
 MIN_WORDS = 4
 
 
-def _source_terms(hit: Hit) -> set[str]:
-    return terms(f"{hit.text}\n{hit.caption}\n{hit.figure}\n{hit.section}")
-
-
-def cite_by_overlap(answer_text: str, sources: Sequence[Hit]) -> str:
+def cite_by_overlap(answer_text: str, read: Sequence[str]) -> str:
     """Add [n] to uncited sentences whose words plainly come from source n.
 
-    Small models often copy a source nearly word for word and forget the key. Only
+    Small models often copy a source nearly word for word and forget the key. `read` is
+    what the model was shown of each source (``Prompt.evidence``): a source is a page, and
+    the line copied is often one of the page's, not of the passage retrieval ranked. Only
     for answers with no citation at all; the Answer marks these citations inferred.
     """
-    vocab = [terms(f"{h.text} {h.caption} {h.figure}") for h in sources]
+    vocab = [terms(text) for text in read]
     out: list[str] = []
-    # The capture keeps the whitespace between sentences, so list line breaks survive.
-    for sentence in re.split(r"((?<=[.!?])\s+)", answer_text.strip()):
+    # The capture keeps the whitespace between sentences, so list line breaks survive. A
+    # full stop before a lower-case word is an abbreviation's ("16-in. steel wheels").
+    for sentence in re.split(r"((?<=[.!?])\s+(?![a-z]))", answer_text.strip()):
         words = terms(sentence)
         if "[" in sentence or len(words) < MIN_WORDS or not vocab:
             out.append(sentence)
@@ -174,16 +173,17 @@ REPOINT_MARGIN = 0.3
 _KEYS = re.compile(r"(?:\[\d+\])+")
 
 
-def repoint_citations(answer_text: str, sources: Sequence[Hit], question: str = "") -> tuple[str, list[int]]:
+def repoint_citations(answer_text: str, read: Sequence[str], question: str = "") -> tuple[str, list[int]]:
     """Move a sentence's keys to the source that plainly holds what it says; (text, keys moved).
 
     A 1.5B model copies the right line and then numbers it wrong: "graphite grease [4]"
     where the grease callout is figure [1]. What a sentence says beyond the question
     ("graphite", "5/16 inch") is looked up in each source; when the cited ones lack it and one other
     source has it, the key moves there. Sentences that add nothing to the question, or
-    whose words several sources share equally, keep their keys.
+    whose words several sources share equally, keep their keys. `read` is what the model
+    was shown of each source (``Prompt.evidence``).
     """
-    vocab = [_source_terms(h) for h in sources]
+    vocab = [terms(text) for text in read]
     asked = terms(question) | GLUE
     moved: list[int] = []
     out: list[str] = []

@@ -111,6 +111,24 @@ def test_uncited_copy_gets_inferred_citations(fake_llm: FakeLlm, hits: list[Hit]
     assert [(c.key, c.inferred) for c in answer.citations] == [(1, True)], "marked as not cited by the model"
 
 
+def test_an_uncited_line_of_a_page_is_cited_to_the_page_the_model_read(fake_llm: FakeLlm) -> None:
+    """A source is a page: the model copies one of its lines that the passage retrieval
+    ranked does not hold, and forgets the key. The citation comes from what it read."""
+    valve = Hit(id="v", manual="HU.pdf", page=7, kind="text", score=1.0,
+                text="The relief valve opens when the line pressure rises too far.")
+    oil = Hit(id="o", manual="HU.pdf", page=9, kind="text", score=0.9,
+              text="Change the oil every 2000 hours. Use the oil grade printed on the pump body.")
+    pages = {("HU.pdf", 7): "Pressure relief\n\nThe relief valve opens when the line pressure rises too far.\n\n"
+                            "The setting is printed on the valve body. It is 160 bar on the standard unit.",
+             ("HU.pdf", 9): "Maintenance\n\n" + oil.text}
+    fake_llm.script = [Reply(text="The setting is printed on the valve body and is 160 bar on the standard unit.")]
+    question = "What is the relief valve setting on the standard unit, and where is it printed?"
+    events = list(_answerer(fake_llm.url).ask(question, [valve, oil], pages=pages))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.answerable, answer
+    assert [(c.page, c.inferred) for c in answer.citations] == [(7, True)], answer.text
+
+
 def test_model_citations_are_not_inferred(fake_llm: FakeLlm, hits: list[Hit]) -> None:
     fake_llm.script = [Reply(text="Replace fuse F1 with a 20 AMP fuse [2].")]
     _, answer = _run(_answerer(fake_llm.url), "Which fuse?", hits)

@@ -180,11 +180,15 @@ COPIED = [
             "The housing is painted black and grey.",
         ),  # no source says so
         ("Yes, F3.", "Yes, F3."),  # too short to attribute
+        (
+            "Switch off the mains isolator, then wait approx. five minutes for the capacitors to discharge.",
+            "Switch off the mains isolator, then wait approx. five minutes for the capacitors to discharge [2].",
+        ),  # an abbreviation's full stop ends no sentence
         ("Already cited [2].", "Already cited [2]."),
     ],
 )
 def test_cite_by_overlap(answer: str, expected: str) -> None:
-    assert cite_by_overlap(answer, COPIED) == expected
+    assert cite_by_overlap(answer, [h.text for h in COPIED]) == expected
 
 
 @pytest.mark.parametrize(
@@ -230,7 +234,7 @@ QUESTION = "What can be applied to the bolt threads to prevent seizing?"
     ],
 )  # fmt: skip
 def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None:
-    assert repoint_citations(answer, FLANGE, QUESTION) == (expected, moved)
+    assert repoint_citations(answer, [h.text for h in FLANGE], QUESTION) == (expected, moved)
 
 
 @pytest.mark.parametrize(
