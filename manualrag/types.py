@@ -43,7 +43,6 @@ class Page:
     warnings: list[str] = field(default_factory=list)
 
 
-
 def figure_name(label: str, page: int) -> str:
     """A figure's name: its label ("Figure 2-11"), or "Figure on page 12" when it has none."""
     return label or f"Figure on page {page}"
@@ -52,6 +51,7 @@ def figure_name(label: str, page: int) -> str:
 def labels_heading(label: str, page: int) -> str:
     """The line a page's text puts before a figure's OCR'd labels ("Figure 2-11 labels:")."""
     return f"{figure_name(label, page)} labels:"
+
 
 @dataclass(slots=True)
 class Figure:
