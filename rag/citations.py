@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from manualrag.types import Citation, Hit
-from rag.grounding import ANSWER_SENTENCE, GLUE, terms
+from rag.grounding import ANSWER_SENTENCE, ANSWER_SENTENCE_KEEP, GLUE, terms
 from rag.prompts import CANNOT_ANSWER
 
 # "[1]", "[1, 3]", "[1-3]", "[1–3]", "[1,2 and 4]", "[Source 2]", "[source: 2]"
@@ -100,12 +100,11 @@ _CANNOT_VARIANTS = re.compile(
     r" (?:the |an |any )?(?:answer|information)"
     r"|\bcannot (?:answer|find the answer)\b.{0,40}\b(?:manuals?|sources?)\b",
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def says_cannot_answer(text: str) -> bool:
     """True when the text's opening sentence is CANNOT_ANSWER, give or take wording and case."""
-    first = _SENTENCE.split(text.strip(), maxsplit=1)[0] if text.strip() else ""
+    first = ANSWER_SENTENCE.split(text.strip(), maxsplit=1)[0] if text.strip() else ""
     norm = _normal(re.sub(r"\[[^\]]*\]", "", first))
     if not norm:
         return False
@@ -124,7 +123,7 @@ def is_answerable(clean_text: str, citations: Sequence[Citation]) -> bool:
         return False
     if not says_cannot_answer(clean_text):
         return True
-    rest = _SENTENCE.split(clean_text.strip(), maxsplit=1)
+    rest = ANSWER_SENTENCE.split(clean_text.strip(), maxsplit=1)
     return bool(citations) and len(rest) > 1 and len(rest[1].strip()) > 20
 
 
@@ -145,9 +144,8 @@ def cite_by_overlap(answer_text: str, read: Sequence[str]) -> str:
     """
     vocab = [terms(text) for text in read]
     out: list[str] = []
-    # The capture keeps the whitespace between sentences, so list line breaks survive. A
-    # full stop before a lower-case word is an abbreviation's ("16-in. steel wheels").
-    for sentence in re.split(r"((?<=[.!?])\s+(?![a-z]))", answer_text.strip()):
+    # Splitting with the breaks kept puts a list's line breaks back.
+    for sentence in ANSWER_SENTENCE_KEEP.split(answer_text.strip()):
         words = terms(sentence)
         if "[" in sentence or len(words) < MIN_WORDS or not vocab:
             out.append(sentence)
@@ -187,7 +185,7 @@ def repoint_citations(answer_text: str, read: Sequence[str], question: str = "")
     asked = terms(question) | GLUE
     moved: list[int] = []
     out: list[str] = []
-    for sentence in re.split(r"((?<=[.!?])\s+)", answer_text):
+    for sentence in ANSWER_SENTENCE_KEEP.split(answer_text):
         keys = [int(k) for k in re.findall(r"\[(\d+)\]", sentence)]
         said = terms(_KEYS.sub(" ", sentence)) - asked
         if not keys or not said or not vocab:

@@ -224,7 +224,13 @@ _KEY = re.compile(r"\[\d+\]")
 TABLE_ROW = re.compile(r"^[^:;\n]{1,80}: [^:;\n]+: [^;\n]*(?:; [^:;\n]+: [^;\n]*)*$")
 
 
-ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Where an answer's sentences end: at a full stop, question or exclamation mark, and at a line
+# break (a list's items). A full stop before a lower-case word is an abbreviation's ("16-in.
+# steel wheels"), not a sentence's end. Every check that reads an answer sentence by sentence
+# splits it here, so they agree on what a sentence is.
+ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?![a-z])|\n+")
+# The same, keeping the breaks (as odd items of re.split) so a text can be put back together.
+ANSWER_SENTENCE_KEEP = re.compile(f"({ANSWER_SENTENCE.pattern})")
 
 
 def unsupported_values(

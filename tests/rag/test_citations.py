@@ -231,6 +231,9 @@ QUESTION = "What can be applied to the bolt threads to prevent seizing?"
         ("Stainless bolts are preferred [2]. Grease them before assembly [2].",
          "Stainless bolts are preferred [2]. Grease them before assembly [1].", [1]),
         ("Before assembly [2][3].", "Before assembly [1].", [1]),
+        # A list's items are judged one by one, full stops or not.
+        ("- Stainless bolts are preferred [2]\n- Graphite grease before assembly [2]",
+         "- Stainless bolts are preferred [2]\n- Graphite grease before assembly [1]", [1]),
     ],
 )  # fmt: skip
 def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None:
