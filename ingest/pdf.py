@@ -155,8 +155,12 @@ def _analyse(
         # A font found junk on another page is junk here too, even where it sets only digits;
         # so is one whose glyph names name nothing, even in a lone symbol.
         junk_fonts |= (decoder.fonts() | decoder.blind_fonts(page)) & by_font.keys()
+        # A font OCR reads as its text layer gives it only looks like junk (code, math
+        # italics): its text is kept, here and on later pages (FontDecoder.readable).
+        junk_fonts = {f for f in junk_fonts if not decoder.readable(f)}
         if ocr is not None and junk_fonts:
             decoder.teach(page, [ln for d in drafts for ln in d.lines], junk_fonts, ocr, settings.ocr_dpi)
+            junk_fonts = {f for f in junk_fonts if not decoder.readable(f)}
         for d in drafts:
             decoder.decode_draft(d, junk_fonts, threshold)
 

@@ -100,6 +100,20 @@ def test_only_junk_fonts_learn() -> None:
     assert decoder.fonts() == {FONT}
 
 
+def test_a_font_ocr_reads_as_printed_is_not_junk() -> None:
+    # Identifiers in a code font look like junk words, but OCR reads them as the text layer
+    # gives them; so does a math italic letter, as its plain form.
+    decoder = taught("The pump starts when the float rises.")
+    code = "img_norm_cfg mmdet.ops CrossEntropyLoss"
+    decoder.learn(glyphs(code, "Mono"), code, {"Mono"})
+    decoder.learn(glyphs("𝑥𝑦𝑧𝑎𝑏𝑐𝑑𝑒𝑓𝑔", "Math"), "xyzabcdefg", {"Math"})
+    assert decoder.readable("Mono") and decoder.readable("Math") and not decoder.readable(FONT)
+    assert decoder.fonts() == {FONT}, "only the junk font is carried to later pages"
+    few = FontDecoder()
+    few.learn(glyphs("cfg", "Mono"), "cfg", {"Mono"})
+    assert not few.readable("Mono"), "three characters read as printed prove nothing yet"
+
+
 def test_a_line_whose_space_is_junk_too_pairs_character_by_character() -> None:
     decoder = FontDecoder()
     junk_line = broken("the pump").replace(" ", "\x03")  # the space glyph extracts as a control code
@@ -202,6 +216,27 @@ def test_broken_font_pages_are_decoded_from_a_few_ocr_words(
     (markdown,) = [b.text for b in table.blocks if b.kind == "table"]
     assert "| Steel | 14.26 |" in markdown and "| Plastic | 10.53 |" in markdown, markdown
     assert counting_ocr.reads == 0, "the table's cells come from decoded words, not OCR"
+
+
+def test_a_later_page_in_a_code_font_costs_no_ocr(tmp_path: Path, counting_ocr: CountingOcr) -> None:
+    # The first page's identifiers look like junk, so a few words are read to learn the
+    # font: OCR reads them as printed. The font is not junk: a later page in it is read
+    # from its text layer without reading a word, whichever worker reads it.
+    m = ManualBuilder()
+    w = m.new_page()
+    w.paragraph("The head is configured with the following options, set in the model's config file.")
+    w.paragraph("img_norm_cfg mmdet.ops GFLHead CrossEntropyLoss multiclass_nms bbox_coder", fontname="cour")
+    w = m.new_page()
+    w.paragraph("Build the detector from its registry and run it on the image batch.")
+    w.paragraph("vx_kj = qz.zip(WQ7) if yv else jq_vk", fontname="cour")
+    doc = pymupdf.open(m.save(tmp_path / "code.pdf"))
+    settings, decoder = IngestSettings(), FontDecoder()
+    read_page(doc, 1, settings, counting_ocr, decoder=decoder)
+    assert counting_ocr.lines > 0 and decoder.readable("Courier"), "the code font was read to learn it"
+    before = counting_ocr.lines, counting_ocr.reads
+    second = read_page(doc, 2, settings, counting_ocr, decoder=decoder)
+    assert (counting_ocr.lines, counting_ocr.reads) == before, "nothing on page 2 was OCR'd"
+    assert "vx_kj = qz.zip(WQ7) if yv else jq_vk" in text_of(second), text_of(second)
 
 
 def test_without_a_decoder_the_broken_font_is_ocrd(broken_pdf: Path) -> None:
