@@ -20,7 +20,7 @@ from pathlib import Path
 from manualrag import logs
 from manualrag.errors import ManualragError, UnreadablePdf
 from manualrag.settings import IngestSettings, Settings
-from manualrag.types import Chunk, Figure, IngestReport, ManualInfo, Page, Record, figure_name, labels_heading
+from manualrag.types import Chunk, Figure, IngestReport, ManualInfo, Page, Record, labels_heading
 from rag.embedders import Embedder
 from rag.store import Store
 
@@ -278,16 +278,13 @@ def build_records(name: str, ingest_id: str, chunks: list[Chunk], figures: list[
             )
         )
     for n, figure in enumerate(figures):
-        shown = [figure.caption or figure_name(figure.label, figure.page)]
-        if figure.ocr_text:
-            shown.append(f"Labels: {figure.ocr_text}")
         records.append(
             Record(
                 id=f"{prefix}-f{n:05d}",
                 manual=name,
                 page=figure.page,
                 kind="figure",
-                text="\n".join(shown),
+                text=figure.text(),
                 embed_text=figure.embed_text(),
                 pages=(figure.page,),
                 section=sections.get(figure.page, ""),

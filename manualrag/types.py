@@ -76,14 +76,16 @@ class Figure:
     def key(self) -> str:
         return f"p{self.page}-f{self.index}"
 
-    def embed_text(self) -> str:
-        """The words a text embedder sees for this figure."""
+    def text(self) -> str:
+        """What the figure's record shows: its caption (else its name) and its labels."""
         parts = [self.caption or figure_name(self.label, self.page)]
         if self.ocr_text:
             parts.append(f"Labels: {self.ocr_text}")
-        if self.nearby_text:
-            parts.append(self.nearby_text)
         return "\n".join(parts)
+
+    def embed_text(self) -> str:
+        """The words a text embedder sees for this figure: its text and the words around it."""
+        return "\n".join([self.text(), self.nearby_text]) if self.nearby_text else self.text()
 
 
 @dataclass(frozen=True, slots=True)
