@@ -175,7 +175,7 @@ class Engine:
         # Retrieval embedded the question already, unless a follow-up was rewritten first.
         vector = result.vector if result.query == question.strip() else None
         meaning = by_meaning(embedder, question, vector) if wanted else None
-        return hits, pages, self.retriever.absent_codes(question, manuals), meaning
+        return hits, pages, self.retriever.not_covered(question, manuals), meaning
 
     def _log_answer(self, answer: Answer, manuals: Sequence[str] | None, rewrite_s: float | None,
                     total_s: float) -> None:

@@ -127,8 +127,8 @@ class Answerer:
         meaning: Meaning | None = None,
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
-        their pages (`pages`, see ``build_prompt``). `absent`: codes the question names that
-        the manuals never mention (see ``grounding.check_draft``). `meaning`: cosines of
+        their pages (`pages`, see ``build_prompt``). `absent`: codes and names the question
+        uses that the manuals never mention (see ``grounding.check_draft``). `meaning`: cosines of
         texts to the question, to choose evidence by meaning as well as by words."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an

@@ -387,13 +387,40 @@ def question_codes(question: str) -> list[str]:
     return list(dict.fromkeys(CODE.findall(question)))
 
 
+def question_names(question: str) -> list[list[str]]:
+    """The proper names a question uses, each as its run of capitalised words ("Los
+    Angeles", "College Board Search Platform"), once each.
+
+    A capitalised word that opens a sentence is a name only inside a longer run: "Which"
+    or "Green" opening a question says nothing, "Green" mid-sentence does."""
+    openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    runs: list[list[tuple[int, str]]] = []
+    end = -2
+    for match in _NAME.finditer(question):
+        word = match.group(0)
+        if word.lower() in STOP or word.lower() in _NOT_NAMES:
+            end = -2
+            continue
+        if runs and question[end:match.start()] in (" ", "-"):
+            runs[-1].append((match.start(), word))
+        else:
+            runs.append([(match.start(), word)])
+        end = match.end()
+    names: list[list[str]] = []
+    for run in runs:
+        words = [w for _, w in run]
+        if (len(run) > 1 or run[0][0] not in openers) and words not in names:
+            names.append(words)
+    return names
+
+
 def check_draft(
     answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict", absent: Sequence[str] = ()
 ) -> Verdict:
     """What the draft states that its evidence (what the model was shown) does not.
 
-    `absent`: codes the question names that the manuals searched never mention. Whatever
-    the draft says of them comes from elsewhere: a model shown the row for AR01 answers a
+    `absent`: codes and names the question uses that the manuals searched never mention
+    (``Retriever.not_covered``). Whatever the draft says of them comes from elsewhere: a model shown the row for AR01 answers a
     question about AR03 with AR01's name."""
     if strictness == "off":
         return Verdict()

@@ -18,7 +18,7 @@ from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
 from rag.catalog import catalog_fact, wants_count
 from rag.embedders import IMAGE_SEARCH_HINT, Embedder
-from rag.grounding import question_codes
+from rag.grounding import question_codes, question_names
 from rag.page_refs import PageRef, find_page_refs, resolve
 from rag.store import Store
 
@@ -241,16 +241,23 @@ class Retriever:
                 out += [(name, page) for page in resolve(ref, info.page_labels, info.pages)]
         return out
 
-    def absent_codes(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
-        """Codes the question names ("AR03", "F07452") that no record of the manuals searched
-        contains, nor any manual's name: the manuals don't cover them."""
+    def not_covered(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
+        """What the question names that no record of the manuals searched mentions, nor any
+        manual's title: codes ("AR03") and proper names ("Oxford"). The manuals don't cover
+        it, so any answer about it comes from elsewhere (a model shown AR01's row answers
+        for AR03). A name counts as absent only when every word of it is: "College Board
+        Search Platform" is covered by a manual that says "College Board Search"."""
         codes = question_codes(question)
-        if not codes:
+        names = question_names(question)
+        if not codes and not names:
             return []
-        names = resolve_manuals(self.store, manuals)
-        visible = self.store.visible_ids(names)
+        visible = self.store.visible_ids(resolve_manuals(self.store, manuals))
         titles = " ".join(m.name for m in self.store.manuals()).lower()
-        return [c for c in codes if c.lower() not in titles and not self.store.library.keyword(c, visible, 1)]
+
+        def absent(word: str) -> bool:
+            return word.lower() not in titles and not self.store.library.keyword(word, visible, 1)
+
+        return [c for c in codes if absent(c)] + [" ".join(n) for n in names if all(absent(w) for w in n)]
 
     def page_texts(self, hits: Sequence[Hit], overleaf: bool = False) -> dict[tuple[str, int], str]:
         """The whole text of each page the hits are on (the answer stage reads pages); with

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grounding import GLUE, MAX_KEYWORD_TERMS, check_draft, keyword_query, terms, tokens, unsupported_names
+from rag.grounding import (
+    GLUE,
+    MAX_KEYWORD_TERMS,
+    check_draft,
+    keyword_query,
+    question_names,
+    terms,
+    tokens,
+    unsupported_names,
+)
 
 EVIDENCE = [
     "[1] page 12, Fuses\nReplace F1 with a 20 AMP fuse. The handle fits a Weller tip.",
@@ -98,6 +107,13 @@ def test_a_code_the_manuals_never_mention_withholds_the_draft() -> None:
     assert check_draft("The market is Wichita [1].", evidence, "What market is code KS01?").grounded
     verdict = check_draft("The market is Wichita [1].", evidence, "What market is code KS07?", absent=["KS07"])
     assert verdict.unsupported == ["KS07 (asked about; in no manual)"], "the manual holds KS01, not KS07"
+
+
+def test_question_names_are_runs_of_capitalised_words() -> None:
+    question = "Is San Jose in the Bay Area market? Answer yes or no. Which Oxford depot?"
+    assert question_names(question) == [["San", "Jose"], ["Bay", "Area"]] + [["Oxford"]]
+    # Openers ("Is", "Answer", "Which") and question words are no names.
+    assert question_names("Green wires: where do they go?") == []
 
 
 def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:

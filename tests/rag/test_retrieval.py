@@ -106,3 +106,15 @@ def test_llamaindex_retriever(library: Engine) -> None:
     assert nodes and nodes[0].node.metadata["manual"] == "hydraulic-unit.pdf"
     images = [n.node for n in nodes if isinstance(n.node, ImageNode)]
     assert images and Path(images[0].image_path).is_file()
+
+
+def test_what_no_manual_mentions_is_not_covered(library: Engine) -> None:
+    not_covered = library.retriever.not_covered
+    # The hydraulic manual names fault E212 and the pump P1; not E219, not a Bosch pump.
+    assert not_covered("What does fault code E219 mean?", ["hydraulic-unit.pdf"]) == ["E219"]
+    assert not_covered("How often is the Bosch pump serviced?", ["hydraulic-unit.pdf"]) == ["Bosch"]
+    assert not_covered("What does fault code E212 mean?", ["hydraulic-unit.pdf"]) == []
+    # A name is covered when any of its words is (the manual says "Hydraulic", not "Hydraulic
+    # Station"); a capitalised word opening the question is no name.
+    assert not_covered("What oil does the Hydraulic Station take?", ["hydraulic-unit.pdf"]) == []
+    assert not_covered("Pressure of the relief valve?", ["hydraulic-unit.pdf"]) == []
