@@ -211,6 +211,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps({"answer": final.text, "outcome": final.outcome, "citations": payload["citations"],
                           "hits": payload["hits"], "model": final.model, "timings": timings,
                           "error": final.error, "answerable": final.answerable, "unsupported": final.unsupported,
+                          "not_covered": final.not_covered,
                           "withheld_drafts": final.withheld_drafts, "query": final.query}, indent=2, ensure_ascii=False))
         return 0 if not final.error else 3
     if streamed:
@@ -221,6 +222,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if final.outcome == "withheld":
         what = ", ".join(final.unsupported) or "only the question, restated"
         print(f"(a draft answer was withheld: it stated what no source says: {what})")
+    elif final.not_covered:
+        print(f"(no manual mentions {', '.join(final.not_covered)})")
     if final.citations:
         print("\nSources:")
         for c in final.citations:

@@ -285,6 +285,9 @@ class Answer:
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
     restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
+    # Codes and names the question uses that no manual searched mentions: the embedded model
+    # was not asked, as whatever it said of them would come from elsewhere.
+    not_covered: list[str] = field(default_factory=list)
     # Drafts withheld before a second try from more evidence (rag/answer.py), for review.
     withheld_drafts: list[str] = field(default_factory=list)
     truncated: bool = False  # some sources were shortened to fit the prompt budget
@@ -319,6 +322,7 @@ class Answer:
             "error": self.error,
             "unsupported": self.unsupported,
             "restated": self.restated,
+            "not_covered": self.not_covered,
             "withheld_drafts": self.withheld_drafts,
             "truncated": self.truncated,
             "timings": {

@@ -128,12 +128,19 @@ class Answerer:
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
         their pages (`pages`, see ``build_prompt``). `absent`: codes and names the question
-        uses that the manuals never mention (see ``grounding.check_draft``). `meaning`: cosines of
+        uses that the manuals never mention (``Retriever.not_covered``). `meaning`: cosines of
         texts to the question, to choose evidence by meaning as well as by words."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, model=self.chat.model)
+            return
+        if absent and self.settings.strictness == "strict":
+            # A small model shown AR01's row answers a question about AR03 with AR01's name:
+            # whatever it says of a code or name no manual mentions comes from elsewhere, and
+            # every draft would be withheld. So it is not asked, and the answer comes at once.
+            yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, hits=list(hits),
+                         model=self.chat.model, not_covered=list(absent))
             return
 
         s = self.settings
@@ -180,7 +187,7 @@ class Answerer:
             yield Status(f"local model ready in {answer.load_s:.1f} s")
             began += answer.load_s  # reported apart
 
-        yield from self._draft(answer, prompt, began, absent)
+        yield from self._draft(answer, prompt, began)
         if answer.outcome == "withheld" and s.retry_budget > s.budget:
             # The small model invents when the line it needs was cut from the prompt; the
             # same pages at a bigger budget often hold it (measured in README). The second
@@ -188,11 +195,11 @@ class Answerer:
             answer.withheld_drafts.append(answer.raw_text.strip())
             yield Status("the draft stated what the lines shown don't: reading more of the pages…", restart=True)
             answer.unsupported, answer.restated = [], False
-            yield from self._draft(answer, prompt_for(s.retry_budget), began, absent)
+            yield from self._draft(answer, prompt_for(s.retry_budget), began)
         answer.total_s = time.perf_counter() - began
         yield answer
 
-    def _draft(self, answer: Answer, prompt: Prompt, began: float, absent: Sequence[str]) -> Iterator[AnswerEvent]:
+    def _draft(self, answer: Answer, prompt: Prompt, began: float) -> Iterator[AnswerEvent]:
         """Stream one draft from `prompt` and check it into `answer` (text, citations, verdict)."""
         answer.sources, answer.source_ids = len(prompt.sources), [h.id for h in prompt.sources]
         answer.messages, answer.truncated = trace_messages(prompt.messages), prompt.truncated
@@ -206,7 +213,7 @@ class Answerer:
         except LlmUnavailable as err:
             answer.error = str(err)
         answer.model = self.chat.model  # known only after the first call when MODEL was empty
-        self._finish(answer, "".join(pieces), prompt, absent)
+        self._finish(answer, "".join(pieces), prompt)
 
     def prepare(self, on_status: StatusCallback = _noop) -> float:
         """Load the embedded model now (a UI may call this in the background); seconds spent.
@@ -236,7 +243,7 @@ class Answerer:
         assert final is not None  # ask always ends with an Answer
         return final
 
-    def _finish(self, answer: Answer, raw: str, prompt: Prompt, absent: Sequence[str] = ()) -> None:
+    def _finish(self, answer: Answer, raw: str, prompt: Prompt) -> None:
         answer.raw_text = raw
         answer.text, answer.citations = extract_citations(raw, prompt.sources)
         answer.answerable = is_answerable(answer.text, answer.citations)
@@ -259,8 +266,7 @@ class Answerer:
             # A draft that only restates the question answers nothing, whatever it cites.
             # Checked against what the model was shown, not the whole of each source.
             strictness = self.settings.strictness
-            verdict = check_draft(answer.text, prompt.evidence, answer.question, strictness,
-                                  absent if strictness == "strict" else ())
+            verdict = check_draft(answer.text, prompt.evidence, answer.question, strictness)
             answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
             if not verdict.grounded:
                 answer.answerable = False

@@ -329,6 +329,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
                 "answer": answer.text,
                 "draft": answer.raw_text if answer.outcome == "withheld" else None,
                 "unsupported": answer.unsupported,
+                "not_covered": answer.not_covered,
                 "withheld_drafts": answer.withheld_drafts,
             }
         )

@@ -395,13 +395,13 @@ def question_names(question: str) -> list[list[str]]:
     or "Green" opening a question says nothing, "Green" mid-sentence does."""
     openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     runs: list[list[tuple[int, str]]] = []
-    end = -2
+    end: int | None = None  # where the run being built ends; None after a word that is no name
     for match in _NAME.finditer(question):
         word = match.group(0)
         if word.lower() in STOP or word.lower() in _NOT_NAMES:
-            end = -2
+            end = None
             continue
-        if runs and question[end:match.start()] in (" ", "-"):
+        if end is not None and question[end:match.start()] in (" ", "-"):
             runs[-1].append((match.start(), word))
         else:
             runs.append([(match.start(), word)])
@@ -414,19 +414,12 @@ def question_names(question: str) -> list[list[str]]:
     return names
 
 
-def check_draft(
-    answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict", absent: Sequence[str] = ()
-) -> Verdict:
-    """What the draft states that its evidence (what the model was shown) does not.
-
-    `absent`: codes and names the question uses that the manuals searched never mention
-    (``Retriever.not_covered``). Whatever the draft says of them comes from elsewhere: a model shown the row for AR01 answers a
-    question about AR03 with AR01's name."""
+def check_draft(answer: str, evidence: Sequence[str], question: str, strictness: Strictness = "strict") -> Verdict:
+    """What the draft states that its evidence (what the model was shown) does not."""
     if strictness == "off":
         return Verdict()
     strict = strictness == "strict"
-    unsupported = [f"{c} (asked about; in no manual)" for c in absent]
-    unsupported += unsupported_values(answer, evidence, question, counts=strict, topical=strict)
+    unsupported = unsupported_values(answer, evidence, question, counts=strict, topical=strict)
     if strict:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:

@@ -286,6 +286,8 @@ def render_answer(ctx: Ctx, turn: Turn) -> None:
     if answer.outcome == "withheld":
         st.caption(f":material/gpp_maybe: {OUTCOME_LABELS['withheld']}: "
                    f"{literal(', '.join(answer.unsupported) or 'it only restated the question', 200)}")
+    elif answer.not_covered:
+        st.caption(f":material/search_off: no manual mentions {literal(', '.join(answer.not_covered), 200)}")
     _figures(ctx, turn)
     _sources(turn)
     _footer(ctx, turn)

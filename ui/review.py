@@ -122,6 +122,9 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
     if answer.truncated:
         st.caption("Sources were cut to the lines that match the question, to fit the prompt budget.")
     st.caption(f"Outcome: **{OUTCOME_LABELS[answer.outcome]}**")
+    if answer.not_covered:
+        st.info("The model was not asked: the question names what no manual searched mentions: "
+                + literal(", ".join(answer.not_covered)))
     if answer.unsupported:
         st.warning(
             "The model's draft was withheld: it states what no source it was shown contains: "

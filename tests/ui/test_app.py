@@ -112,6 +112,19 @@ def test_a_too_long_question_is_refused(make_app: Any, store_copy: Path, fake_ll
     assert _db(store_copy).answers() == [], "no turn is saved"
 
 
+def test_a_question_about_what_no_manual_mentions_says_so_at_once(
+    make_app: Any, store_copy: Path, fake_llm: Any, monkeypatch: Any
+) -> None:
+    at = make_app(store_copy, fake_llm.url)
+    monkeypatch.setenv("MANUALRAG_LLM__GROUNDING", "strict")  # as for the embedded model
+    at = ask(at.run(), "Which fuse protects relay K99 of the Kestrel unit?")
+    text = all_text(at)
+    assert "The manuals I have do not contain the answer to this." in text
+    assert "no manual mentions K99, Kestrel" in text, text
+    assert not [r for r in fake_llm.requests if r.method == "POST"], "the model is not asked"
+    assert _db(store_copy).answers()[0].answer.not_covered == ["K99", "Kestrel"], "the reason is saved for review"
+
+
 def test_the_app_start_removes_stale_uploads(make_app: Any, store_copy: Path, fake_llm: Any) -> None:
     stale = store_copy / "uploads" / "5e1d.pdf"
     stale.parent.mkdir(exist_ok=True)  # the sample store's upload left the (empty) folder
