@@ -202,15 +202,25 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*(?:\d+[.)]|[-*•])?\s*)[\"'
 _NOT_NAMES = frozenset("yes no note source sources figure table page step the this these".split())
 
 
-def _degrees(text: str) -> str:
-    # Manuals write 200º C (an ordinal sign, a space) as often as 200°C.
-    return re.sub(r"[°º˚]\s*([CF])\b", r"°\1", text)
+# A range with its unit ("2-4 days", "12–24 VDC"): two values. Without a unit a hyphen joins
+# a figure or assignment number ("3-11", "2-48"), which is no value.
+_RANGE = re.compile(
+    rf"(?<![\w.,-])(\d+(?:[.,]\d+)*)\s*[-–]\s*(\d+(?:[.,]\d+)*)[\s-]?({_UNIT_PATTERN})(?![\w·-])", re.IGNORECASE
+)
+
+
+def _values_text(text: str) -> str:
+    """The text as the value checks read it: manuals write 200º C (an ordinal sign, a space)
+    as often as 200°C, and a range is spelled out, so an invented "2-4 days" is checked as
+    "2 days" and "4 days", and "12 to 24 volts" vouches for "12-24 V"."""
+    text = re.sub(r"[°º˚]\s*([CF])\b", r"°\1", text)
+    return _RANGE.sub(lambda m: f"{m[1]} {m[3]} to {m[2]} {m[3]}", text)
 
 
 def _quantities(text: str) -> set[tuple[str, str]]:
     return {
         (num.replace(",", ""), _UNIT.get(unit.lower(), "") if unit else "")
-        for num, unit in _QUANTITY.findall(_degrees(text))
+        for num, unit in _QUANTITY.findall(_values_text(text))
     }
 
 
@@ -253,7 +263,7 @@ def unsupported_values(
     the unit its table's title names ("Capacities (in Amperes)"), the nearest line above
     it in its source that is not a row.
     """
-    text = _degrees(_KEY.sub(" ", answer))
+    text = _values_text(_KEY.sub(" ", answer))
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
     named: list[set[str]] = []  # the units each line names, a row's with its table title's

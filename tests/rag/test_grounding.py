@@ -13,6 +13,7 @@ from rag.grounding import (
     terms,
     tokens,
     unsupported_names,
+    unsupported_values,
 )
 
 EVIDENCE = [
@@ -100,6 +101,17 @@ def test_restating_the_question_is_no_answer() -> None:
 
 def test_sentence_openers_are_not_names() -> None:
     assert unsupported_names("Replace it. Then wait.\n1. Open the cover.", EVIDENCE) == []
+
+
+def test_a_range_with_its_unit_is_two_values() -> None:
+    evidence = ["[1] page 3, Power\nSupply: 12-24 VDC. See figure 3-11.\nSymptoms last 36 to 48 hours."]
+    question = "What supply voltage, and how long do symptoms last?"
+    assert unsupported_values("The supply is 12 to 24 volts [1].", evidence, question, True, True) == []
+    assert unsupported_values("The supply is 12-48 V [1].", evidence, question, True, True) == ["48 V"]
+    assert unsupported_values("Symptoms last 36-48 hours [1].", evidence, question, True, True) == []
+    assert unsupported_values("Symptoms last 2-4 days [1].", evidence, question, True, True) == ["2 days", "4 days"]
+    # Without a unit a hyphen joins a figure's number: no value.
+    assert unsupported_values("See figure 3-11 [1].", evidence, question, True, True) == []
 
 
 def test_question_names_are_runs_of_capitalised_words() -> None:
