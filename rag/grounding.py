@@ -397,13 +397,19 @@ def question_codes(question: str) -> list[str]:
     return list(dict.fromkeys(CODE.findall(question)))
 
 
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
+
+
 def question_names(question: str) -> list[list[str]]:
     """The proper names a question uses, each as its run of capitalised words ("Los
     Angeles", "College Board Search Platform"), once each.
 
     A capitalised word that opens a sentence is a name only inside a longer run: "Which"
-    or "Green" opening a question says nothing, "Green" mid-sentence does."""
+    or "Green" opening a question says nothing, "Green" mid-sentence does. A question in
+    title case ("How Do I Descale The Machine?") capitalises every word: none is a name."""
     openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    if any(m.group(0).lower() in STOP and m.start() not in openers for m in _CAPITALISED.finditer(question)):
+        return []  # "Do", "The" capitalised mid-sentence: title case
     runs: list[list[tuple[int, str]]] = []
     end: int | None = None  # where the run being built ends; None after a word that is no name
     for match in _NAME.finditer(question):

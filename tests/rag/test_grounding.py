@@ -119,6 +119,7 @@ def test_question_names_are_runs_of_capitalised_words() -> None:
     assert question_names(question) == [["San", "Jose"], ["Bay", "Area"]] + [["Oxford"]]
     # Openers ("Is", "Answer", "Which") and question words are no names.
     assert question_names("Green wires: where do they go?") == []
+    assert question_names("How Do I Descale The Coffee Machine?") == [], "title case names nothing"
 
 
 def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
