@@ -223,7 +223,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         what = ", ".join(final.unsupported) or "only the question, restated"
         print(f"(a draft answer was withheld: it stated what no source says: {what})")
     elif final.not_covered:
-        print(f"(no manual mentions {', '.join(final.not_covered)})")
+        print(f"(not in the manuals searched: {', '.join(final.not_covered)})")
     if final.citations:
         print("\nSources:")
         for c in final.citations:

@@ -285,8 +285,9 @@ class Answer:
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
     restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
-    # Codes and names the question uses that no manual searched mentions: the embedded model
-    # was not asked, as whatever it said of them would come from elsewhere.
+    # Codes, names and pages the question names that the manuals searched don't have
+    # (rag/retrieve.py not_covered): the embedded model was not asked, as whatever it said
+    # of them would come from elsewhere.
     not_covered: list[str] = field(default_factory=list)
     # Drafts withheld before a second try from more evidence (rag/answer.py), for review.
     withheld_drafts: list[str] = field(default_factory=list)

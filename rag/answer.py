@@ -127,9 +127,10 @@ class Answerer:
         meaning: Meaning | None = None,
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
-        their pages (`pages`, see ``build_prompt``). `absent`: codes and names the question
-        uses that the manuals never mention (``Retriever.not_covered``). `meaning`: cosines of
-        texts to the question, to choose evidence by meaning as well as by words."""
+        their pages (`pages`, see ``build_prompt``). `absent`: codes, names and pages the
+        question names that the manuals searched don't have (``Retriever.not_covered``).
+        `meaning`: cosines of texts to the question, to choose evidence by meaning as well
+        as by words."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
@@ -137,7 +138,7 @@ class Answerer:
             return
         if absent and self.settings.strictness == "strict":
             # A small model shown AR01's row answers a question about AR03 with AR01's name:
-            # whatever it says of a code or name no manual mentions comes from elsewhere, and
+            # whatever it says of a code, name or page the manuals lack comes from elsewhere, and
             # every draft would be withheld. So it is not asked, and the answer comes at once.
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, hits=list(hits),
                          model=self.chat.model, not_covered=list(absent))

@@ -242,22 +242,36 @@ class Retriever:
         return out
 
     def not_covered(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
-        """What the question names that no record of the manuals searched mentions, nor any
-        manual's title: codes ("AR03") and proper names ("Oxford"). The manuals don't cover
-        it, so any answer about it comes from elsewhere (a model shown AR01's row answers
-        for AR03). A name counts as absent only when every word of it is: "College Board
-        Search Platform" is covered by a manual that says "College Board Search"."""
-        codes = question_codes(question)
-        names = question_names(question)
-        if not codes and not names:
-            return []
-        visible = self.store.visible_ids(resolve_manuals(self.store, manuals))
+        """What the question names that the manuals searched don't have: codes ("AR03") and
+        proper names ("Oxford") that no record of them mentions, nor any manual's title, and
+        pages none of them has ("page 40" of a 26-page brochure). Whatever is said of these
+        comes from elsewhere (a model shown AR01's row answers for AR03). A name counts as
+        absent only when every word of it is: "College Board Search Platform" is covered by
+        a manual that says "College Board Search"."""
+        names = resolve_manuals(self.store, manuals)
+        out = self._missing_pages(question, names)
+        codes, proper = question_codes(question), question_names(question)
+        if not codes and not proper:
+            return out
+        visible = self.store.visible_ids(names)
         titles = " ".join(m.name for m in self.store.manuals()).lower()
 
         def absent(word: str) -> bool:
             return word.lower() not in titles and not self.store.library.keyword(word, visible, 1)
 
-        return [c for c in codes if absent(c)] + [" ".join(n) for n in names if all(absent(w) for w in n)]
+        return out + [c for c in codes if absent(c)] + [" ".join(n) for n in proper if all(absent(w) for w in n)]
+
+    def _missing_pages(self, question: str, names: Sequence[str] | None) -> list[str]:
+        """The pages the question names, when no manual searched has any of them."""
+        ref = find_page_refs(question)
+        if ref is None or ref.cover:
+            return []
+        infos = [i for n in names or [m.name for m in self.store.manuals()] if (i := self.store.manual(n))]
+        if not infos or any(resolve(ref, i.page_labels, i.pages) for i in infos):
+            return []
+        named = [*ref.labels, *(f"{a}-{b}" for a, b in ref.ranges)]
+        where = f"{infos[0].name} has {infos[0].pages} pages" if len(infos) == 1 else "no manual searched has it"
+        return [f"page{'s' if len(named) > 1 or ref.ranges else ''} {', '.join(named)} ({where})"]
 
     def page_texts(self, hits: Sequence[Hit], overleaf: bool = False) -> dict[tuple[str, int], str]:
         """The whole text of each page the hits are on (the answer stage reads pages); with

@@ -287,7 +287,7 @@ def render_answer(ctx: Ctx, turn: Turn) -> None:
         st.caption(f":material/gpp_maybe: {OUTCOME_LABELS['withheld']}: "
                    f"{literal(', '.join(answer.unsupported) or 'it only restated the question', 200)}")
     elif answer.not_covered:
-        st.caption(f":material/search_off: no manual mentions {literal(', '.join(answer.not_covered), 200)}")
+        st.caption(f":material/search_off: not in the manuals searched: {literal(', '.join(answer.not_covered), 200)}")
     _figures(ctx, turn)
     _sources(turn)
     _footer(ctx, turn)

@@ -123,7 +123,7 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
         st.caption("Sources were cut to the lines that match the question, to fit the prompt budget.")
     st.caption(f"Outcome: **{OUTCOME_LABELS[answer.outcome]}**")
     if answer.not_covered:
-        st.info("The model was not asked: the question names what no manual searched mentions: "
+        st.info("The model was not asked: the question names what the manuals searched don't have: "
                 + literal(", ".join(answer.not_covered)))
     if answer.unsupported:
         st.warning(

@@ -118,3 +118,14 @@ def test_what_no_manual_mentions_is_not_covered(library: Engine) -> None:
     # Station"); a capitalised word opening the question is no name.
     assert not_covered("What oil does the Hydraulic Station take?", ["hydraulic-unit.pdf"]) == []
     assert not_covered("Pressure of the relief valve?", ["hydraulic-unit.pdf"]) == []
+
+
+def test_a_page_no_manual_has_is_not_covered(library: Engine) -> None:
+    not_covered = library.retriever.not_covered
+    pages = library.store.manual("hydraulic-unit.pdf").pages
+    assert not_covered("What is on page 2?", ["hydraulic-unit.pdf"]) == []
+    assert not_covered("What is on page 40?", ["hydraulic-unit.pdf"]) == [f"page 40 (hydraulic-unit.pdf has {pages} pages)"]
+    assert not_covered("What is on pages 2-5?", ["hydraulic-unit.pdf"]) == [], "page 2 is there"
+    # The whole library: some manual has a page 4.
+    assert library.store.manual("p200-controller.pdf").pages >= 4
+    assert not_covered("What is on page 4?") == []
