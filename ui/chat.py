@@ -14,7 +14,7 @@ import streamlit as st
 
 from manualrag.conversations import Turn
 from manualrag.errors import QuestionTooLong
-from manualrag.types import Answer, BBox
+from manualrag.types import Answer, BBox, Hit
 from rag.answer import Evidence
 from rag.embedders import accepts_images
 from ui import auth
@@ -338,7 +338,11 @@ def _sources(turn: Turn) -> None:
         title = "Sources"
     elif answer.hits and (answer.error or not answer.answerable):
         # No cited answer: still show where the best matches are, so the manual can be read.
-        items = [(f"#{n}", h.manual, h.page, h.figure, h.bbox) for n, h in enumerate(answer.hits[:3], 1)]
+        # A figure and a passage naming it share a label: one button per place.
+        best: dict[tuple[str, int, str], Hit] = {}
+        for hit in answer.hits:
+            best.setdefault((hit.manual, hit.page, hit.figure), hit)
+        items = [(f"#{n}", h.manual, h.page, h.figure, h.bbox) for n, h in enumerate(list(best.values())[:3], 1)]
         title = "Closest passages"
     else:
         return

@@ -117,10 +117,12 @@ def test_a_question_about_what_no_manual_mentions_says_so_at_once(
 ) -> None:
     at = make_app(store_copy, fake_llm.url)
     monkeypatch.setenv("MANUALRAG_LLM__GROUNDING", "strict")  # as for the embedded model
-    at = ask(at.run(), "Which fuse protects relay K99 of the Kestrel unit?")
+    at = ask(at.run(), "Show me the wiring diagram of relay K99 in the Kestrel controller.")
     text = all_text(at)
     assert "The manuals I have do not contain the answer to this." in text
     assert "not in the manuals searched: K99, Kestrel" in text, text
+    closest = [b.label.replace("\\", "").split(" ", 1)[1] for b in at.button if b.label.startswith("\\#")]
+    assert len(closest) == len(set(closest)) == 3, f"one button per place, not a figure and its passage: {closest}"
     assert not [r for r in fake_llm.requests if r.method == "POST"], "the model is not asked"
     assert _db(store_copy).answers()[0].answer.not_covered == ["K99", "Kestrel"], "the reason is saved for review"
 
