@@ -393,8 +393,9 @@ class Verdict:
 
 
 def question_codes(question: str) -> list[str]:
-    """Codes and part numbers a question names ("AR03", "F07452"), once each."""
-    return list(dict.fromkeys(CODE.findall(question)))
+    """Codes and part numbers a question names ("AR03", "F07452"), once each. Not a value
+    with its unit run on ("30A", "160bar"): a manual writes it "30 AMP"."""
+    return list(dict.fromkeys(c for c in CODE.findall(question) if not _QUANTITY.fullmatch(c)))
 
 
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
