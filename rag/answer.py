@@ -137,7 +137,7 @@ class Answerer:
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, model=self.chat.model)
             return
         if absent and self.settings.strictness == "strict":
-            # A small model shown AR01's row answers a question about AR03 with AR01's name:
+            # A small model shown KS01's row answers a question about KS07 with KS01's name:
             # whatever it says of a code, name or page the manuals lack comes from elsewhere, and
             # every draft would be withheld. So it is not asked, and the answer comes at once.
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, hits=list(hits),

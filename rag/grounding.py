@@ -393,7 +393,7 @@ class Verdict:
 
 
 def question_codes(question: str) -> list[str]:
-    """Codes and part numbers a question names ("AR03", "F07452"), once each. Not a value
+    """Codes and part numbers a question names ("KS07", "F07452"), once each. Not a value
     with its unit run on ("30A", "160bar"): a manual writes it "30 AMP"."""
     return list(dict.fromkeys(c for c in CODE.findall(question) if not _QUANTITY.fullmatch(c)))
 
@@ -402,11 +402,11 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
 
 
 def question_names(question: str) -> list[list[str]]:
-    """The proper names a question uses, each as its run of capitalised words ("Los
-    Angeles", "College Board Search Platform"), once each.
+    """The proper names a question uses, each as its run of capitalised words ("Eau
+    Claire", "Northwind Service Portal"), once each.
 
     A capitalised word that opens a sentence is a name only inside a longer run: "Which"
-    or "Green" opening a question says nothing, "Green" mid-sentence does. A question in
+    or "Red" opening a question says nothing, "Red" mid-sentence does. A question in
     title case ("How Do I Descale The Machine?") capitalises every word: none is a name."""
     openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     if any(m.group(0).lower() in STOP and m.start() not in openers for m in _CAPITALISED.finditer(question)):

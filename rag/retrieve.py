@@ -242,12 +242,12 @@ class Retriever:
         return out
 
     def not_covered(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
-        """What the question names that the manuals searched don't have: codes ("AR03") and
-        proper names ("Oxford") that no record of them mentions, nor any manual's title, and
+        """What the question names that the manuals searched don't have: codes ("KS07") and
+        proper names ("Dayton") that no record of them mentions, nor any manual's title, and
         pages none of them has ("page 40" of a 26-page brochure). Whatever is said of these
-        comes from elsewhere (a model shown AR01's row answers for AR03). A name counts as
-        absent only when every word of it is: "College Board Search Platform" is covered by
-        a manual that says "College Board Search"."""
+        comes from elsewhere (a model shown KS01's row answers for KS07). A name counts as
+        absent only when every word of it is: "Northwind Service Portal" is covered by a
+        manual that says "Northwind Service"."""
         names = resolve_manuals(self.store, manuals)
         out = self._missing_pages(question, names)
         codes, proper = question_codes(question), question_names(question)
