@@ -34,15 +34,16 @@ from manualrag.engine import Engine  # noqa: E402
 from manualrag.settings import Settings  # noqa: E402
 from manualrag.types import ManualInfo, Record  # noqa: E402
 
+# Search latency only: topics of a wiring handbook, none of them a gold question.
 QUESTIONS = [
-    "What size fuse is listed for the direction indicator circuit?",
-    "specific resistance of aluminum per circular-mil-foot",
-    "how far from the wire do I hold the hot-air gun",
-    "What electrical power does the HT-920B heating tool need?",
-    "lacing shuttle dimensions",
-    "cable tag C-MB144 circuit letters",
-    "Do not hold the test probe above what voltage",
-    "antiseize compound",
+    "Which crimping tool fits an insulated terminal lug?",
+    "circular mil area of a round conductor",
+    "how long to heat shrinkable tubing",
+    "What voltage rating does the insulation tester use?",
+    "spot tie knot spacing",
+    "wire marking code W12C circuit function",
+    "Keep hands clear of the soldering iron tip",
+    "coaxial connector assembly",
 ]
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 # Tokens made of letters (any script) with inner apostrophes/hyphens; digits split tokens,
-# so codes like "B31A" or "F07452" never count as words or as junk.
+# so codes like "W12C" or "F07452" never count as words or as junk.
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 # A list item or procedure step opens with "1." / "a)" / "Step 3." / a bullet.
 LIST_ITEM = re.compile(r"^\s*(?:(?:step\s+)?\d{1,2}[.)]|[a-z][.)]|[•▪●◦■-])\s+", re.IGNORECASE)

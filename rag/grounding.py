@@ -76,7 +76,7 @@ MAX_KEYWORD_TERMS = 32
 def keyword_query(text: str, max_terms: int = MAX_KEYWORD_TERMS) -> str:
     """An FTS5 query from free text: OR of its most informative terms, each an exact phrase.
 
-    Codes such as "F07452", "3-11" or "B31A" stay whole phrases, so they match exactly;
+    Codes such as "F07452", "3-11" or "W12C" stay whole phrases, so they match exactly;
     a number next to a word ("20 AMP", "AWG 20", "No. 10") is also sent as a phrase, so
     passages with the value and its unit together rank above ones with either alone.
     Past ``max_terms``, codes and numbers are kept first, then the longest words.
@@ -194,7 +194,7 @@ def unit_spellings(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-# Codes and part numbers: letters and digits mixed ("F07452", "B31A", "TB1").
+# Codes and part numbers: letters and digits mixed ("F07452", "W12C", "TB1").
 CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
 # A capitalised word: a proper name, a product, a brand (the first word of a sentence aside).
 _NAME = re.compile(r"\b[A-Z][a-z]{2,}(?:[A-Z][a-z]+)*\b")

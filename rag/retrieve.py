@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense (shared-space embedder) + keyword (BM25), fused, figure-linked, diverse.
 
 Dense search finds paraphrases ("turn signal" for "direction indicator"); BM25 finds
-exact codes and values ("F07452", "20 AMP", "B31A") that embeddings blur. Reciprocal
+exact codes and values ("F07452", "20 AMP", "W12C") that embeddings blur. Reciprocal
 rank fusion combines the two ranked lists without calibrating their scores.
 """
 
