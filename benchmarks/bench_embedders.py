@@ -152,7 +152,7 @@ def measure(spec: str, threads: int, n_texts: int, n_images: int, figures: Path 
     embedder.embed_texts(texts)
     out["texts_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
     out["texts_per_cpu_s"] = round(len(texts) / (time.process_time() - c0), 1)
-    queries = ["What size fuse protects the direction indicator circuit?"] * 8
+    queries = ["What size fuse protects the wiper motor circuit?"] * 8
     t0 = time.perf_counter()
     latencies = []
     for q in queries:

@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense (shared-space embedder) + keyword (BM25), fused, figure-linked, diverse.
 
-Dense search finds paraphrases ("turn signal" for "direction indicator"); BM25 finds
+Dense search finds paraphrases ("antifreeze" for "coolant"); BM25 finds
 exact codes and values ("F07452", "20 AMP", "W12C") that embeddings blur. Reciprocal
 rank fusion combines the two ranked lists without calibrating their scores.
 """

@@ -32,7 +32,7 @@ from rag.embedders import (
 ROOT = Path(__file__).resolve().parents[2]
 
 PASSAGES = [
-    "What size fuse protects the direction indicator circuit?",
+    "What size fuse protects the wiper motor circuit?",
     "pump",
     "Torque the housing cover bolts to 25 N·m in a cross pattern, then check the seal for leaks.",
     "A fuse is a protective device that opens a circuit when the current exceeds a safe value. "

@@ -13,7 +13,7 @@ from rag.library import Library, keyword_query
 @pytest.mark.parametrize(
     ("text", "must_have", "must_not_have"),
     [
-        ("What size fuse for the turn signal?", ['"fuse"', '"turn"', '"signal"'], ['"what"', '"the"', '"for"']),
+        ("What size fuse for the wiper motor?", ['"fuse"', '"wiper"', '"motor"'], ['"what"', '"the"', '"for"']),
         ("fault F07452 on start", ['"f07452"'], []),
         ("Figure 3-11 wiring", ['"3 11"', '"figure"'], []),
         ("20 AMP fuse", ['"20 amp"', '"20"', '"amp"'], []),
