@@ -20,7 +20,7 @@ _NUMBER_WORDS = {
     )
 }
 _ONE = r"(?:[A-Z]-\d{1,3}|\d{1,4}-\d{1,3}|\d{1,4}|" + "|".join(_NUMBER_WORDS) + r")"
-# "page 12", "pages 10 and 11", "pages 51-53", "pages 3, 4 and 5", "pp. 5 to 7", "p. 12"
+# "page 12", "pages 14 and 15", "pages 51-53", "pages 3, 4 and 5", "pp. 5 to 7", "p. 12"
 _REF = re.compile(
     rf"\b(?:pages?|pp?\.)\s+({_ONE}(?:\s*(?:,|and|&|to|through|thru|[-–—])\s*{_ONE})*)\b",
     re.IGNORECASE,

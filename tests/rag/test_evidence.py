@@ -198,7 +198,7 @@ RATINGS_PAGE = (
 
 
 def test_a_table_title_on_a_page_comes_with_its_matching_row() -> None:
-    question = "How many amperes can a single No. 10 copper conductor with varnished cambric insulation carry in free air?"
+    question = "What current rating does a size No. 10 single copper wire in varnished cambric have in free air?"
     labels = "Labels read from the diagram:\nVARNISHED\nCAMBRIC\nBRAID\nCONDUCTORS"
     sources = [split_units(RATINGS_PAGE, "page", estimate_tokens), split_units(labels, "figure", estimate_tokens)]
 
@@ -215,7 +215,7 @@ def test_a_table_title_on_a_page_comes_with_its_matching_row() -> None:
 def test_the_rows_beside_a_matching_row_are_not_its_context() -> None:
     """Room left after the row asked for goes to the page's prose, not to the next size's row,
     whose values a small model reads as the answer."""
-    question = "How many amperes can a single No. 10 copper conductor with varnished cambric insulation carry in free air?"
+    question = "What current rating does a size No. 10 single copper wire in varnished cambric have in free air?"
     page, = select(question, [split_units(RATINGS_PAGE, "page", estimate_tokens)], budget=150)
     assert page and "Size 10: Moisture" in page, page
     assert "Size 8:" not in page and "Size 12:" not in page, page

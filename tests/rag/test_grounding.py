@@ -115,7 +115,7 @@ def test_a_range_with_its_unit_is_two_values() -> None:
 
 
 def test_question_names_are_runs_of_capitalised_words() -> None:
-    question = "Is Eau Claire in the Twin Cities market? Answer yes or no. Which Dayton depot?"
+    question = "Is Eau Claire in the Twin Cities market? Say yes or no. Which Dayton depot?"
     assert question_names(question) == [["Eau", "Claire"], ["Twin", "Cities"], ["Dayton"]]
     # Openers ("Is", "Answer", "Which") and question words are no names.
     assert question_names("Green wires: where do they go?") == []
@@ -124,20 +124,20 @@ def test_question_names_are_runs_of_capitalised_words() -> None:
 
 def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
     evidence = [
-        "[1] page 40, Coaxial cable\nCoaxial cable has an inner conductor inside a braided shield.\n"
+        "[1] page 40, Shielded cable\nShielded cable has an inner conductor inside a braided shield.\n"
         "See figure 2-3 for its layers.",
         "[2] Figure 2-7, page 44: Terminal board\nLabels read from the diagram:\nTB2\nTERMINAL\n3",
     ]
-    question = "What is the impedance of the coaxial cable?"
+    question = "What is the voltage rating of the shielded cable?"
     # "3" stands only in a figure reference and in a label list about something else.
-    verdict = check_draft("The impedance of the coaxial cable is 3 [1].", evidence, question)
+    verdict = check_draft("The voltage rating of the shielded cable is 3 [1].", evidence, question)
     assert verdict.unsupported == ["3"]
     # The same number in a line about what the sentence says is vouched for, in a stacked
     # label list too (the number under its name).
     assert check_draft("The terminal board has 3 terminals [2].", evidence, "How many terminals?").grounded
     # Nor does a source's key: "[3]" is our numbering, not the manual's.
-    keyed = [*evidence, "[3] page 78, Coaxial cable lacing\nTie coaxial cable loosely."]
-    assert check_draft("The coaxial cable impedance is 3 [3].", keyed, question).unsupported == ["3"]
+    keyed = [*evidence, "[3] page 78, Shielded cable lacing\nTie shielded cable loosely."]
+    assert check_draft("The shielded cable voltage rating is 3 [3].", keyed, question).unsupported == ["3"]
     # A strong model's paraphrase is not held to it.
     assert check_draft("The impedance is 3 [1].", evidence, question, "values").grounded
 

@@ -12,10 +12,10 @@ OFFSET = ["", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]  # 
 @pytest.mark.parametrize(
     ("question", "labels", "pages"),
     [
-        ("What is in the orange box on page 7?", OFFSET, [8]),  # printed 7 is PDF page 8
-        ("What is in the orange box on page 7?", [], [7]),  # no labels known: the PDF page
-        ("How many photos appear on page three?", [], [3]),
-        ("Which models are on pages 10 and 11?", OFFSET, [11, 12]),
+        ("What is in the red frame on page 7?", OFFSET, [8]),  # printed 7 is PDF page 8
+        ("What is in the red frame on page 7?", [], [7]),  # no labels known: the PDF page
+        ("How many photos are printed on page three?", [], [3]),
+        ("Which trims are shown on pages 9 and 11?", OFFSET, [10, 12]),
         ("How many figures on pages 3-5?", OFFSET, [4, 5, 6]),
         ("How many figures on pages 3 to 5?", [], [3, 4, 5]),
         ("See p. 2 and pages 4, 5 and 6", [], [2, 4, 5, 6]),
