@@ -125,6 +125,10 @@ def test_a_question_about_what_no_manual_mentions_says_so_at_once(
     assert len(closest) == len(set(closest)) == 3, f"one button per place, not a figure and its passage: {closest}"
     assert not [r for r in fake_llm.requests if r.method == "POST"], "the model is not asked"
     assert _db(store_copy).answers()[0].answer.not_covered == ["K99", "Kestrel"], "the reason is saved for review"
+    at = switch_view(sign_in(at), "Review")
+    at = at.segmented_control(key="review_mode").set_value("All answers").run()
+    assert "The model was not asked: the question names what the manuals searched don't have: K99, Kestrel" in (
+        all_text(at).replace("\\", "")), "the review desk says why"
 
 
 def test_the_app_start_removes_stale_uploads(make_app: Any, store_copy: Path, fake_llm: Any) -> None:
