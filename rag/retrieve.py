@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.labels import find_refs
 from manualrag.errors import EmbedderUnavailable
 from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
@@ -242,16 +243,18 @@ class Retriever:
         return out
 
     def not_covered(self, question: str, manuals: Sequence[str] | None = None) -> list[str]:
-        """What the question names that the manuals searched don't have: codes ("KS07") and
-        proper names ("Dayton") that no record of them mentions, nor any manual's title, and
-        pages none of them has ("page 40" of a 26-page brochure). Whatever is said of these
+        """What the question names that the manuals searched don't have: codes ("KS07"),
+        proper names ("Dayton") and figures or tables ("Figure 9-40") that no record of them
+        mentions, nor any manual's title, and pages none of them has ("page 40" of a 26-page
+        brochure). Whatever is said of these
         comes from elsewhere (a model shown KS01's row answers for KS07). A name counts as
         absent only when every word of it is: "Northwind Service Portal" is covered by a
         manual that says "Northwind Service"."""
         names = resolve_manuals(self.store, manuals)
         out = self._missing_pages(question, names)
         codes, proper = question_codes(question), question_names(question)
-        if not codes and not proper:
+        labels = [label for label in find_refs(question) if label.startswith(("Figure ", "Table "))]
+        if not codes and not proper and not labels:
             return out
         visible = self.store.visible_ids(names)
         titles = " ".join(m.name for m in self.store.manuals()).lower()
@@ -259,7 +262,12 @@ class Retriever:
         def absent(word: str) -> bool:
             return word.lower() not in titles and not self.store.library.keyword(word, visible, 1)
 
-        return out + [c for c in codes if absent(c)] + [" ".join(n) for n in proper if all(absent(w) for w in n)]
+        # A figure or table is there when a record carries its label or any text has its
+        # number ("2-7" for "Figure 2-7"): a caption OCR missed is still mentioned in prose.
+        missing = [label for label in labels
+                   if not self.store.library.figures_by_label(visible, [label]) and absent(label.split(" ", 1)[1])]
+        return (out + missing + [c for c in codes if absent(c)]
+                + [" ".join(n) for n in proper if all(absent(w) for w in n)])
 
     def _missing_pages(self, question: str, names: Sequence[str] | None) -> list[str]:
         """The pages the question names, when no manual searched has any of them."""
