@@ -285,7 +285,7 @@ class Answer:
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
     restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
-    # Codes, names and pages the question names that the manuals searched don't have
+    # Codes, names, figures and pages the question names that the manuals searched lack
     # (rag/retrieve.py not_covered): the embedded model was not asked, as whatever it said
     # of them would come from elsewhere.
     not_covered: list[str] = field(default_factory=list)

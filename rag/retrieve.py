@@ -246,10 +246,9 @@ class Retriever:
         """What the question names that the manuals searched don't have: codes ("KS07"),
         proper names ("Dayton") and figures or tables ("Figure 9-40") that no record of them
         mentions, nor any manual's title, and pages none of them has ("page 40" of a 26-page
-        brochure). Whatever is said of these
-        comes from elsewhere (a model shown KS01's row answers for KS07). A name counts as
-        absent only when every word of it is: "Northwind Service Portal" is covered by a
-        manual that says "Northwind Service"."""
+        brochure). Whatever is said of these comes from elsewhere (a model shown KS01's row
+        answers for KS07). A name counts as absent only when every word of it is: "Northwind
+        Service Portal" is covered by a manual that says "Northwind Service"."""
         names = resolve_manuals(self.store, manuals)
         out = self._missing_pages(question, names)
         codes, proper = question_codes(question), question_names(question)
