@@ -127,8 +127,8 @@ class Answerer:
         meaning: Meaning | None = None,
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
-        their pages (`pages`, see ``build_prompt``). `absent`: codes, names and pages the
-        question names that the manuals searched don't have (``Retriever.not_covered``).
+        their pages (`pages`, see ``build_prompt``). `absent`: codes, names, figures and pages
+        the question names that the manuals searched don't have (``Retriever.not_covered``).
         `meaning`: cosines of texts to the question, to choose evidence by meaning as well
         as by words."""
         if not hits:

@@ -263,8 +263,8 @@ class Retriever:
 
         # A figure or table is there when a record carries its label or any text has its
         # number ("2-7" for "Figure 2-7"): a caption OCR missed is still mentioned in prose.
-        missing = [label for label in labels
-                   if not self.store.library.figures_by_label(visible, [label]) and absent(label.split(" ", 1)[1])]
+        carried = {r.figure for r in self.store.library.figures_by_label(visible, labels)}
+        missing = [label for label in labels if label not in carried and absent(label.split(" ", 1)[1])]
         return (out + missing + [c for c in codes if absent(c)]
                 + [" ".join(n) for n in proper if all(absent(w) for w in n)])
 
