@@ -336,6 +336,7 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
     cited = sum(len(r["cited_pages"]) for r in answerable)
+    stated = [r for r in rows if r["outcome"] == "answered"]
     firsts = [r["first_token_s"] for r in rows if r["first_token_s"] is not None]
     totals = [r["total_s"] for r in rows]
     evidence = [r["evidence_s"] for r in rows if r["evidence_s"] is not None]
@@ -355,6 +356,10 @@ def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict
         "evidence_s": {"p50": round(_percentile(evidence, 50), 2), "p95": round(_percentile(evidence, 95), 2)},
         "unanswerable_abstained": round(sum(r["abstained"] for r in unanswerable) / max(len(unanswerable), 1), 3),
         "citation_page_precision": round(sum(r["cited_gold"] for r in answerable) / max(cited, 1), 3),
+        # Of the answers stated (not "not in the manuals"), the share that is right: what a
+        # technician can trust. Withholding a wrong value raises it; withholding a right one
+        # lowers answer_contains_all instead.
+        "stated_right": f"{sum(r['correct'] for r in stated)}/{len(stated)}",
         "errors": sum(1 for r in rows if r["error"]),
         "first_token_s": {"p50": round(_percentile(firsts, 50), 2), "p95": round(_percentile(firsts, 95), 2)},
         "total_s": {"p50": round(_percentile(totals, 50), 2), "p95": round(_percentile(totals, 95), 2)},
@@ -369,6 +374,7 @@ def format_answer_report(report: dict[str, object]) -> str:
         f"answers containing every must_contain string: {s['answer_contains_all']:.3f}",
         f"unanswerable questions answered with the shared phrase: {s['unanswerable_abstained']:.3f}",
         f"citations on a gold page: {s['citation_page_precision']:.3f}",
+        f"answers stated that are right: {s['stated_right']}",
         "correct by kind: " + ", ".join(f"{k} {v}" for k, v in s["by_kind"].items()),
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
         + f"; {s['retried']} withheld drafts retried from more evidence",

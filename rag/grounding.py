@@ -264,14 +264,19 @@ def unsupported_values(
     it in its source that is not a row.
     """
     text = _values_text(_KEY.sub(" ", answer))
+    things = counted(question) if counts else set()
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
+    tallies: list[set[str]] = []  # the counts of `things` each line states, with its neighbours'
+    # (a label list stacks a number under its name)
     named: list[set[str]] = []  # the units each line names, a row's with its table title's
     for block in evidence:
         # A source's key ("[3] page 78") is our numbering, not a value the manual states.
         own = [_KEY.sub(" ", line) for line in block.splitlines() if line.strip()]
         lines += own
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
+        if things:
+            tallies += [_counts_stated("\n".join(own[max(0, i - 1) : i + 2]), things) for i in range(len(own))]
         title: set[str] = set()
         heading: set[str] = set()
         for line in own:
@@ -296,13 +301,19 @@ def unsupported_values(
         subject = (subject & asked) or subject
         for match in _QUANTITY.finditer(sentence):
             num, unit = match[1].replace(",", ""), _UNIT.get((match[2] or "").lower(), "")
-            if not unit and "." not in num and "/" not in num and not counts:
+            plain = not unit and "." not in num and "/" not in num
+            if plain and not counts:
                 continue
-            supported = _states(num, unit, given, _units_named(question)) or any(
-                _states(num, unit, line_values, named[i])
-                and (not topical or not subject or bool(subject & about[i]))
-                for i, line_values in enumerate(found)
-            )
+            if plain and things:
+                # The answer to "how many X": a line must state the number of X, not any
+                # number near the topic ("13 and 14" of a list's numbering is no count).
+                supported = _states(num, unit, given, set()) or any(num in tally for tally in tallies)
+            else:
+                supported = _states(num, unit, given, _units_named(question)) or any(
+                    _states(num, unit, line_values, named[i])
+                    and (not topical or not subject or bool(subject & about[i]))
+                    for i, line_values in enumerate(found)
+                )
             if not supported and match[0] not in missing:
                 missing.append(match[0])
     for code in CODE.findall(text):
@@ -311,6 +322,50 @@ def unsupported_values(
         if code.lower() not in codes and code not in missing:
             missing.append(code)
     return missing
+
+
+# A count question ("how many data ports ...?") and the words after it that say what is counted.
+_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[^\W_]+[\s-]+){0,5})", re.IGNORECASE)
+# Counts a manual writes in words ("three ports"), read as the digits an answer uses.
+_NUMBER_WORDS = {
+    word: str(n)
+    for n, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_COUNT = re.compile(r"\d+(?:,\d{3})*")
+# A count is stated of a thing when its number is this close to the thing's name: "7 outputs",
+# "outputs (7)", "a total of 8 operators", "three USB ports".
+COUNT_WINDOW = 3
+
+
+def counted(question: str) -> set[str]:
+    """What a "how many" question counts, as terms: the content words after "how many", up
+    to the next stop word but "of" ("geographic markets in Texas" -> geographic, market;
+    "types of wheels" -> type, wheel). Empty for any other question, and for a unit ("how
+    many gallons"): a value with its unit is checked as one."""
+    match = _HOW_MANY.search(question)
+    if not match:
+        return set()
+    words: list[str] = []
+    for word in tokens(match[1]):
+        if word in STOP and not (word == "of" and words):
+            break
+        if word != "of":
+            words.append(word)
+    return {stem(w) for w in words[:3] if not w[:1].isdigit() and w not in _UNIT}
+
+
+def _counts_stated(line: str, things: set[str]) -> set[str]:
+    """The numbers a line states as counts of `things`: within ``COUNT_WINDOW`` words of one."""
+    words = [_NUMBER_WORDS.get(w, w) for w in tokens(line)]
+    out: set[str] = set()
+    for i, word in enumerate(words):
+        if stem(word) in things:
+            near = words[max(0, i - COUNT_WINDOW) : i + COUNT_WINDOW + 1]
+            out.update(w.replace(",", "") for w in near if _COUNT.fullmatch(w))
+    return out
 
 
 def _states(num: str, unit: str, values: set[tuple[str, str]], named: set[str]) -> bool:

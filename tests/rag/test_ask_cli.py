@@ -86,5 +86,7 @@ def test_eval_answers_scores_answers_abstentions_and_citations(sample_store: Pat
     assert "5 years" in rows["q4"]["draft"], "the withheld draft is kept for review"
     assert summary["answer_contains_all"] == 0.5 and summary["by_kind"] == {"table": "0/1", "text": "1/1"}
     assert summary["unanswerable_abstained"] == 1.0
+    # The wrong fuse and the invented warranty were withheld: the one answer stated is right.
+    assert summary["stated_right"] == "1/1", summary
     assert summary["outcomes"]["withheld"] >= 1 and summary["errors"] == 0
     assert summary["evidence_s"]["p50"] is not None

@@ -8,6 +8,7 @@ from rag.grounding import (
     GLUE,
     MAX_KEYWORD_TERMS,
     check_draft,
+    counted,
     keyword_query,
     question_names,
     terms,
@@ -140,6 +141,32 @@ def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
     assert check_draft("The shielded cable voltage rating is 3 [3].", keyed, question).unsupported == ["3"]
     # A strong model's paraphrase is not held to it.
     assert check_draft("The impedance is 3 [1].", evidence, question, "values").grounded
+
+
+def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> None:
+    evidence = [
+        "[1] page 8, Regions\nMarket numbers by region\nCoastal region: 13 and 14\nInland region: 15 through 18",
+        "[2] page 9, Outputs\nThe controller drives seven outputs and reads 3 sensors.",
+        "[3] Catalog of pages 4-5: 6 figures (images, photos, diagrams) and 1 table.",
+    ]
+    assert counted("How many service ports are on the rear panel?") == {"servic", "port"}
+    assert counted("How many types of wheels are offered?") == {"typ", "wheel"}
+    assert counted("How many gallons does the tank hold?") == set(), "a unit is a value's, checked as one"
+    assert counted("What is the torque?") == set()
+    # A list's numbering is no count of what the list holds.
+    question = "How many markets does the inland region have?"
+    assert check_draft("The inland region has 14 markets [1].", evidence, question).unsupported == ["14"]
+    assert check_draft("The inland region has 15 markets [1].", evidence, question).unsupported == ["15"]
+    # A count the manual writes, in digits or in words, is vouched for; so is the catalog's.
+    assert check_draft("The controller drives 7 outputs [2].", evidence, "How many outputs does it drive?").grounded
+    assert check_draft("It reads 3 sensors [2].", evidence, "How many sensors does it read?").grounded
+    assert check_draft("There are 6 figures [3].", evidence, "How many figures are on pages 4-5?").grounded
+    # The number of something else is not the count asked for.
+    assert check_draft("There are 6 tables [3].", evidence, "How many tables are on pages 4-5?").unsupported == ["6"]
+    # Only a count question is held to this: elsewhere the number's line need only be on topic.
+    assert check_draft("Markets 13 and 14 are coastal [1].", evidence, "Which markets are coastal?").grounded
+    # A strong model's count is its own.
+    assert check_draft("The inland region has 4 markets [1].", evidence, question, "values").grounded
 
 
 def test_an_expected_value_counts_only_as_whole_words() -> None:
