@@ -196,6 +196,22 @@ def unit_spellings(text: str) -> list[str]:
 
 # Codes and part numbers: letters and digits mixed ("F07452", "W12C", "TB1").
 CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
+# A code's letter and digit runs, and what a diagram may set between them when it prints
+# the code by its parts ("P 215 A 4N" for "P215A4N"), which OCR then reads apart.
+_CODE_PART = re.compile(r"[^\W\d_]+|\d+")
+_PART_GAP = r"[\s|.-]{0,2}"
+
+
+def code_parts(code: str) -> list[str]:
+    return _CODE_PART.findall(code)
+
+
+def spells_code(code: str, text: str) -> bool:
+    """Whether `text` has `code`, whole or by its parts in order ("P 215 A 4N")."""
+    gap = _PART_GAP.join(map(re.escape, code_parts(code)))
+    return re.search(rf"(?<![^\W_]){gap}(?![^\W_])", text, re.IGNORECASE) is not None
+
+
 # A capitalised word: a proper name, a product, a brand (the first word of a sentence aside).
 _NAME = re.compile(r"\b[A-Z][a-z]{2,}(?:[A-Z][a-z]+)*\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*(?:\d+[.)]|[-*•])?\s*)[\"'(\[]?([A-Z][a-z]+)")
@@ -319,7 +335,7 @@ def unsupported_values(
     for code in CODE.findall(text):
         if _QUANTITY.fullmatch(code):  # "50V" is a quantity, checked above
             continue
-        if code.lower() not in codes and code not in missing:
+        if code.lower() not in codes and code not in missing and not any(spells_code(code, line) for line in lines):
             missing.append(code)
     return missing
 

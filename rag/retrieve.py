@@ -19,7 +19,7 @@ from manualrag.settings import RetrievalSettings
 from manualrag.types import Hit, Record
 from rag.catalog import catalog_fact, wants_count
 from rag.embedders import IMAGE_SEARCH_HINT, Embedder
-from rag.grounding import question_codes, question_names
+from rag.grounding import code_parts, question_codes, question_names, spells_code
 from rag.page_refs import PageRef, find_page_refs, resolve
 from rag.store import Store
 
@@ -37,6 +37,9 @@ PART_KINDS = ("text", "table", "figure")
 # of the best results.
 REFERENCE_MANUALS = 2
 
+
+# Records holding a code's longest part that are read for the code spelled out in parts.
+_SPACED_CODE_CANDIDATES = 200
 
 
 @dataclass
@@ -261,11 +264,16 @@ class Retriever:
         def absent(word: str) -> bool:
             return word.lower() not in titles and not self.store.library.keyword(word, visible, 1)
 
+        def spaced(code: str) -> bool:
+            # Read among the records that have the code's longest part ("215" of "P215A4N").
+            found = self.store.library.keyword(max(code_parts(code), key=len), visible, _SPACED_CODE_CANDIDATES)
+            return any(spells_code(code, r.text) for r in self.store.library.records([i for i, _ in found]).values())
+
         # A figure or table is there when a record carries its label or any text has its
         # number ("2-7" for "Figure 2-7"): a caption OCR missed is still mentioned in prose.
         carried = {r.figure for r in self.store.library.figures_by_label(visible, labels)}
         missing = [label for label in labels if label not in carried and absent(label.split(" ", 1)[1])]
-        return (out + missing + [c for c in codes if absent(c)]
+        return (out + missing + [c for c in codes if absent(c) and not spaced(c)]
                 + [" ".join(n) for n in proper if all(absent(w) for w in n)])
 
     def _missing_pages(self, question: str, names: Sequence[str] | None) -> list[str]:

@@ -11,6 +11,7 @@ from rag.grounding import (
     counted,
     keyword_query,
     question_names,
+    spells_code,
     terms,
     tokens,
     unsupported_names,
@@ -167,6 +168,15 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     assert check_draft("Markets 13 and 14 are coastal [1].", evidence, "Which markets are coastal?").grounded
     # A strong model's count is its own.
     assert check_draft("The inland region has 4 markets [1].", evidence, question, "values").grounded
+
+
+def test_a_code_printed_by_its_parts_is_that_code() -> None:
+    # A diagram sets a code's parts apart ("P 215 A 4N"); OCR reads them so.
+    evidence = ["[1] Figure 3-3, page 98: Wire marking.\nP 215 A 4N ALUM\nWIRE SEGMENT LETTER"]
+    question = "What does the marking on the wire mean?"
+    assert check_draft("The marking P215A4N names the wire segment [1].", evidence, question).grounded
+    assert check_draft("The marking P215B4N names the wire segment [1].", evidence, question).unsupported == ["P215B4N"]
+    assert not spells_code("P215A4N", "P 215 A 4NX"), "a part runs on into another word"
 
 
 def test_an_expected_value_counts_only_as_whole_words() -> None:

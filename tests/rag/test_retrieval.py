@@ -26,7 +26,7 @@ def library(ingested_engine: Engine, tmp_path: Path) -> Engine:
     m.vector_figure_page(
         "Chapter 2 Hydraulic circuit",
         "The relief valve is set to 160 bar, see figure 2-4 for the circuit.",
-        ["PUMP P1", "RELIEF VALVE 160 BAR", "FILTER F2", "CYLINDER C1"],
+        ["PUMP P1", "RELIEF VALVE 160 BAR", "FILTER F2", "CYLINDER C1", "TAG K 17 B"],
         "Figure 2-4. Hydraulic circuit.",
     )
     other = m.save(tmp_path / "hydraulic-unit.pdf")
@@ -122,6 +122,9 @@ def test_what_no_manual_mentions_is_not_covered(library: Engine) -> None:
     # A figure no record carries and no text mentions; figure 2-4 is the manual's circuit.
     assert not_covered("What does figure 8-3 show?", ["hydraulic-unit.pdf"]) == ["Figure 8-3"]
     assert not_covered("What does fig. 2-4 show?", ["hydraulic-unit.pdf"]) == []
+    # The diagram prints tag K17B by its parts ("K 17 B"): it is there; K17C is not.
+    assert not_covered("What is tag K17B?", ["hydraulic-unit.pdf"]) == []
+    assert not_covered("What is tag K17C?", ["hydraulic-unit.pdf"]) == ["K17C"]
 
 
 def test_a_page_no_manual_has_is_not_covered(library: Engine) -> None:
