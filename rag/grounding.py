@@ -335,7 +335,7 @@ def unsupported_values(
     for code in CODE.findall(text):
         if _QUANTITY.fullmatch(code):  # "50V" is a quantity, checked above
             continue
-        if code.lower() not in codes and code not in missing and not any(spells_code(code, line) for line in lines):
+        if code.lower() not in codes and code not in missing:
             missing.append(code)
     return missing
 

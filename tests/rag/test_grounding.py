@@ -172,10 +172,9 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
 
 def test_a_code_printed_by_its_parts_is_that_code() -> None:
     # A diagram sets a code's parts apart ("P 215 A 4N"); OCR reads them so.
-    evidence = ["[1] Figure 3-3, page 98: Wire marking.\nP 215 A 4N ALUM\nWIRE SEGMENT LETTER"]
-    question = "What does the marking on the wire mean?"
-    assert check_draft("The marking P215A4N names the wire segment [1].", evidence, question).grounded
-    assert check_draft("The marking P215B4N names the wire segment [1].", evidence, question).unsupported == ["P215B4N"]
+    assert spells_code("P215A4N", "Labels: P 215 A 4N ALUM")
+    assert spells_code("W1-P2", "cable tag W1 P2")
+    assert not spells_code("P215B4N", "Labels: P 215 A 4N ALUM")
     assert not spells_code("P215A4N", "P 215 A 4NX"), "a part runs on into another word"
 
 
