@@ -281,6 +281,8 @@ def unsupported_values(
     """
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
+    if things:  # "nine outputs" is as much a count as "9 outputs" ("one" is too often no number)
+        text = _SPELLED_COUNT.sub(lambda m: _NUMBER_WORDS[m[0].lower()], text)
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
     tallies: list[set[str]] = []  # the counts of `things` each line states, with its neighbours'
@@ -351,6 +353,8 @@ _NUMBER_WORDS = {
     )
 }
 _COUNT = re.compile(r"\d+(?:,\d{3})*")
+_PAGE_NUMBER = re.compile(r"\bp(?:ages?|p?\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
+_SPELLED_COUNT = re.compile(r"\b(?:" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b", re.IGNORECASE)
 # A count is stated of a thing when its number is this close to the thing's name: "7 outputs",
 # "outputs (7)", "a total of 8 operators", "three USB ports".
 COUNT_WINDOW = 3
@@ -375,7 +379,8 @@ def counted(question: str) -> set[str]:
 
 def _counts_stated(line: str, things: set[str]) -> set[str]:
     """The numbers a line states as counts of `things`: within ``COUNT_WINDOW`` words of one."""
-    words = [_NUMBER_WORDS.get(w, w) for w in tokens(line)]
+    # "page 9" (a source's title says where it is) is no count of what follows it.
+    words = [_NUMBER_WORDS.get(w, w) for w in tokens(_PAGE_NUMBER.sub(" ", line))]
     out: set[str] = set()
     for i, word in enumerate(words):
         if stem(word) in things:

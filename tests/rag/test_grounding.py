@@ -161,6 +161,8 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     # A count the manual writes, in digits or in words, is vouched for; so is the catalog's.
     assert check_draft("The controller drives 7 outputs [2].", evidence, "How many outputs does it drive?").grounded
     assert check_draft("It reads 3 sensors [2].", evidence, "How many sensors does it read?").grounded
+    assert check_draft("It drives seven outputs [2].", evidence, "How many outputs does it drive?").grounded
+    assert check_draft("It drives nine outputs [2].", evidence, "How many outputs does it drive?").unsupported == ["9"]
     assert check_draft("There are 6 figures [3].", evidence, "How many figures are on pages 4-5?").grounded
     # The number of something else is not the count asked for.
     assert check_draft("There are 6 tables [3].", evidence, "How many tables are on pages 4-5?").unsupported == ["6"]
