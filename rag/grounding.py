@@ -353,11 +353,24 @@ _NUMBER_WORDS = {
     )
 }
 _COUNT = re.compile(r"\d+(?:,\d{3})*")
+_COUNT_HYPHEN = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")-(?=[^\W\d_])", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"\bp(?:ages?|p?\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
 _SPELLED_COUNT = re.compile(r"\b(?:" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b", re.IGNORECASE)
 # A count is stated of a thing when its number is this close to the thing's name: "7 outputs",
 # "outputs (7)", "a total of 8 operators", "three USB ports".
 COUNT_WINDOW = 3
+
+
+def singular(word: str) -> str:
+    """A counted noun's singular ("speeds", "boxes", "batteries" -> speed, box, battery).
+    Not ``stem``, which reads "speed" as "spe" and "speeds" as "speed"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("xes", "ches", "shes", "sses")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def counted(question: str) -> set[str]:
@@ -374,16 +387,18 @@ def counted(question: str) -> set[str]:
             break
         if word != "of":
             words.append(word)
-    return {stem(w) for w in words[:3] if not w[:1].isdigit() and w not in _UNIT}
+    return {singular(w) for w in words[:3] if not w[:1].isdigit() and w not in _UNIT}
 
 
 def _counts_stated(line: str, things: set[str]) -> set[str]:
     """The numbers a line states as counts of `things`: within ``COUNT_WINDOW`` words of one."""
-    # "page 9" (a source's title says where it is) is no count of what follows it.
-    words = [_NUMBER_WORDS.get(w, w) for w in tokens(_PAGE_NUMBER.sub(" ", line))]
+    # "page 9" (a source's title says where it is) is no count of what follows it; "3-speed"
+    # and "four-port" are counts of speeds and ports.
+    line = _COUNT_HYPHEN.sub(r"\1 ", _PAGE_NUMBER.sub(" ", line))
+    words = [_NUMBER_WORDS.get(w, w) for w in tokens(line)]
     out: set[str] = set()
     for i, word in enumerate(words):
-        if stem(word) in things:
+        if singular(word) in things:
             near = words[max(0, i - COUNT_WINDOW) : i + COUNT_WINDOW + 1]
             out.update(w.replace(",", "") for w in near if _COUNT.fullmatch(w))
     return out

@@ -150,8 +150,9 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
         "[2] page 9, Outputs\nThe controller drives seven outputs and reads 3 sensors.",
         "[3] Catalog of pages 4-5: 6 figures (images, photos, diagrams) and 1 table.",
     ]
-    assert counted("How many service ports are on the rear panel?") == {"servic", "port"}
-    assert counted("How many types of wheels are offered?") == {"typ", "wheel"}
+    assert counted("How many service ports are on the rear panel?") == {"service", "port"}
+    assert counted("How many types of wheels are offered?") == {"type", "wheel"}
+    assert counted("How many batteries and switches?") == {"battery"}, "up to the first stop word"
     assert counted("How many gallons does the tank hold?") == set(), "a unit is a value's, checked as one"
     assert counted("What is the torque?") == set()
     # A list's numbering is no count of what the list holds.
@@ -163,6 +164,9 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     assert check_draft("It reads 3 sensors [2].", evidence, "How many sensors does it read?").grounded
     assert check_draft("It drives seven outputs [2].", evidence, "How many outputs does it drive?").grounded
     assert check_draft("It drives nine outputs [2].", evidence, "How many outputs does it drive?").unsupported == ["9"]
+    fan = ["[4] page 2, Fan\nThe 3-speed fan has a four-position switch."]
+    assert check_draft("The fan has 3 speeds [4].", fan, "How many speeds does the fan have?").grounded
+    assert check_draft("The switch has 4 positions [4].", fan, "How many positions has the switch?").grounded
     assert check_draft("There are 6 figures [3].", evidence, "How many figures are on pages 4-5?").grounded
     # The number of something else is not the count asked for.
     assert check_draft("There are 6 tables [3].", evidence, "How many tables are on pages 4-5?").unsupported == ["6"]

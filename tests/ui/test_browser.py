@@ -203,10 +203,11 @@ def test_upload_while_asking(page: Any, served: dict[str, Any], llm: Any, tmp_pa
     baseline = page.evaluate("window.__seen") / 1000 - sent
 
     # Scanned pages make the ingest take a while (OCR), so the next question lands during it:
-    # a dozen of them, since 4 were read in under a second on an idle machine.
+    # two dozen of them: 4 were read in under a second on an idle machine, and with 12 the
+    # ingest once committed 0.07 s before the answer's first token.
     m = ManualBuilder()
     m.text_page("Winch W4 manual", ["The winch W4 brake is adjusted with a 13 mm spanner."])
-    for n in range(12):
+    for n in range(24):
         m.scanned_page([f"Winch W4 service note {n + 1}", "Check the brake band for wear every month."])
     winch = m.save(tmp_path / "winch-w4.pdf")
     notes = tmp_path / "notes.pdf"
