@@ -285,8 +285,7 @@ def unsupported_values(
         text = _SPELLED_COUNT.sub(lambda m: _NUMBER_WORDS[m[0].lower()], text)
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
-    tallies: list[set[str]] = []  # the counts of `things` each line states, with its neighbours'
-    # (a label list stacks a number under its name)
+    tallies: list[set[str]] = []  # the counts of `things` each line states
     named: list[set[str]] = []  # the units each line names, a row's with its table title's
     for block in evidence:
         # A source's key ("[3] page 78") is our numbering, not a value the manual states.
@@ -294,7 +293,7 @@ def unsupported_values(
         lines += own
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
         if things:
-            tallies += [_counts_stated("\n".join(own[max(0, i - 1) : i + 2]), things) for i in range(len(own))]
+            tallies += [_counts_stated(line, things) for line in own]
         title: set[str] = set()
         heading: set[str] = set()
         for line in own:
@@ -343,7 +342,7 @@ def unsupported_values(
 
 
 # A count question ("how many data ports ...?") and the words after it that say what is counted.
-_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[^\W_]+[\s-]+){0,5})", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([^?!.]{1,80})", re.IGNORECASE)
 # Counts a manual writes in words ("three ports"), read as the digits an answer uses.
 _NUMBER_WORDS = {
     word: str(n)
@@ -354,6 +353,7 @@ _NUMBER_WORDS = {
 }
 _COUNT = re.compile(r"\d+(?:,\d{3})*")
 _COUNT_HYPHEN = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")-(?=[^\W\d_])", re.IGNORECASE)
+_TIMES = re.compile(r"(?<![^\W_])(?:[x×]\s?(\d+)|(\d+)\s?[x×])(?![^\W_])", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"\bp(?:ages?|p?\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
 _SPELLED_COUNT = re.compile(r"\b(?:" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b", re.IGNORECASE)
 # A count is stated of a thing when its number is this close to the thing's name: "7 outputs",
@@ -395,12 +395,16 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     # "page 9" (a source's title says where it is) is no count of what follows it; "3-speed"
     # and "four-port" are counts of speeds and ports.
     line = _COUNT_HYPHEN.sub(r"\1 ", _PAGE_NUMBER.sub(" ", line))
-    words = [_NUMBER_WORDS.get(w, w) for w in tokens(line)]
+    line = _TIMES.sub(lambda m: f" {m[1] or m[2]} ", line)  # "USB-C x2", "2x HDMI", "× 3"
     out: set[str] = set()
-    for i, word in enumerate(words):
-        if singular(word) in things:
-            near = words[max(0, i - COUNT_WINDOW) : i + COUNT_WINDOW + 1]
-            out.update(w.replace(",", "") for w in near if _COUNT.fullmatch(w))
+    # A label list's or a row's cells ("Ear tips x3 | 2x USB cables") each count their own
+    # thing. A number stacked under a label is its callout, not a count of it.
+    for cell in re.split(r"[|;]", line):
+        words = [_NUMBER_WORDS.get(w, w) for w in tokens(cell)]
+        for i, word in enumerate(words):
+            if singular(word) in things:
+                near = words[max(0, i - COUNT_WINDOW) : i + COUNT_WINDOW + 1]
+                out.update(w.replace(",", "") for w in near if _COUNT.fullmatch(w))
     return out
 
 

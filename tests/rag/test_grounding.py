@@ -136,7 +136,9 @@ def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
     assert verdict.unsupported == ["3"]
     # The same number in a line about what the sentence says is vouched for, in a stacked
     # label list too (the number under its name).
-    assert check_draft("The terminal board has 3 terminals [2].", evidence, "How many terminals?").grounded
+    assert check_draft("The terminal board's terminal is 3 [2].", evidence, "Which terminal of the board?").grounded
+    # But a callout number under a label is no count of what the label names.
+    assert check_draft("The terminal board has 3 terminals [2].", evidence, "How many terminals?").unsupported == ["3"]
     # Nor does a source's key: "[3]" is our numbering, not the manual's.
     keyed = [*evidence, "[3] page 78, Shielded cable lacing\nTie shielded cable loosely."]
     assert check_draft("The shielded cable voltage rating is 3 [3].", keyed, question).unsupported == ["3"]
@@ -155,6 +157,7 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     assert counted("How many batteries and switches?") == {"battery"}, "up to the first stop word"
     assert counted("How many gallons does the tank hold?") == set(), "a unit is a value's, checked as one"
     assert counted("What is the torque?") == set()
+    assert counted("How many terminals?") == {"terminal"}, "the question's last word"
     # A list's numbering is no count of what the list holds.
     question = "How many markets does the inland region have?"
     assert check_draft("The inland region has 14 markets [1].", evidence, question).unsupported == ["14"]
@@ -167,6 +170,10 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     fan = ["[4] page 2, Fan\nThe 3-speed fan has a four-position switch."]
     assert check_draft("The fan has 3 speeds [4].", fan, "How many speeds does the fan have?").grounded
     assert check_draft("The switch has 4 positions [4].", fan, "How many positions has the switch?").grounded
+    box = ["[5] page 1, In the box\nHeadset x1\nEar tips x3 | 2x USB cables"]
+    assert check_draft("There are 3 ear tips [5].", box, "How many ear tips come in the box?").grounded
+    assert check_draft("There are 2 USB cables [5].", box, "How many USB cables come with it?").grounded
+    assert check_draft("There are 2 ear tips [5].", box, "How many ear tips come in the box?").unsupported == ["2"]
     assert check_draft("There are 6 figures [3].", evidence, "How many figures are on pages 4-5?").grounded
     # The number of something else is not the count asked for.
     assert check_draft("There are 6 tables [3].", evidence, "How many tables are on pages 4-5?").unsupported == ["6"]
