@@ -197,7 +197,7 @@ def unit_spellings(text: str) -> list[str]:
 # Codes and part numbers: letters and digits mixed ("F07452", "W12C", "TB1").
 CODE = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)*\b")
 # A code's letter and digit runs, and what a diagram may set between them when it prints
-# the code by its parts ("P 215 A 4N" for "P215A4N"), which OCR then reads apart.
+# the code by its parts ("K 48 C 2N" for "K48C2N"), which OCR then reads apart.
 _CODE_PART = re.compile(r"[^\W\d_]+|\d+")
 _PART_GAP = r"[\s|.-]{0,2}"
 
@@ -207,7 +207,7 @@ def code_parts(code: str) -> list[str]:
 
 
 def spells_code(code: str, text: str) -> bool:
-    """Whether `text` has `code`, whole or by its parts in order ("P 215 A 4N")."""
+    """Whether `text` has `code`, whole or by its parts in order ("K 48 C 2N")."""
     gap = _PART_GAP.join(map(re.escape, code_parts(code)))
     return re.search(rf"(?<![^\W_]){gap}(?![^\W_])", text, re.IGNORECASE) is not None
 
@@ -281,7 +281,7 @@ def unsupported_values(
     """
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
-    if things:  # "nine outputs" is as much a count as "9 outputs" ("one" is too often no number)
+    if things:  # "nine relays" is as much a count as "9 relays" ("one" is too often no number)
         text = _SPELLED_COUNT.sub(lambda m: _NUMBER_WORDS[m[0].lower()], text)
     lines: list[str] = []
     about: list[set[str]] = []  # each line with its neighbours' words (in its source): what it speaks of
@@ -356,8 +356,8 @@ _COUNT_HYPHEN = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")-(?=[^\W\d_
 _TIMES = re.compile(r"(?<![^\W_])(?:[x×]\s?(\d+)|(\d+)\s?[x×])(?![^\W_])", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"\bp(?:ages?|p?\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
 _SPELLED_COUNT = re.compile(r"\b(?:" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b", re.IGNORECASE)
-# A count is stated of a thing when its number is this close to the thing's name: "7 outputs",
-# "outputs (7)", "a total of 8 operators", "three USB ports".
+# A count is stated of a thing when its number is this close to the thing's name: "7 relays",
+# "relays (7)", "a total of 8 valves", "three USB ports".
 COUNT_WINDOW = 3
 
 
@@ -375,8 +375,8 @@ def singular(word: str) -> str:
 
 def counted(question: str) -> set[str]:
     """What a "how many" question counts, as terms: the content words after "how many", up
-    to the next stop word but "of" ("geographic markets in Texas" -> geographic, market;
-    "types of wheels" -> type, wheel). Empty for any other question, and for a unit ("how
+    to the next stop word but "of" ("service ports on the panel" -> service, port; "kinds
+    of filters" -> kind, filter). Empty for any other question, and for a unit ("how
     many gallons"): a value with its unit is checked as one."""
     match = _HOW_MANY.search(question)
     if not match:

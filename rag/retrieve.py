@@ -265,7 +265,7 @@ class Retriever:
             return word.lower() not in titles and not self.store.library.keyword(word, visible, 1)
 
         def spaced(code: str) -> bool:
-            # Read among the records that have the code's longest part ("215" of "P215A4N").
+            # Read among the records that have the code's longest part ("48" of "K48C2N").
             found = self.store.library.keyword(max(code_parts(code), key=len), visible, _SPACED_CODE_CANDIDATES)
             return any(spells_code(code, r.text) for r in self.store.library.records([i for i, _ in found]).values())
 

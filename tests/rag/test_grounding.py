@@ -148,25 +148,25 @@ def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:
 
 def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> None:
     evidence = [
-        "[1] page 8, Regions\nMarket numbers by region\nCoastal region: 13 and 14\nInland region: 15 through 18",
-        "[2] page 9, Outputs\nThe controller drives seven outputs and reads 3 sensors.",
+        "[1] page 8, Docks\nBay numbers by dock\nNorth dock: 21 and 22\nSouth dock: 23 through 26",
+        "[2] page 9, Relays\nThe controller drives seven relay outputs and reads 3 sensors.",
         "[3] Catalog of pages 4-5: 6 figures (images, photos, diagrams) and 1 table.",
     ]
     assert counted("How many service ports are on the rear panel?") == {"service", "port"}
-    assert counted("How many types of wheels are offered?") == {"type", "wheel"}
+    assert counted("How many kinds of filters are offered?") == {"kind", "filter"}
     assert counted("How many batteries and switches?") == {"battery"}, "up to the first stop word"
     assert counted("How many gallons does the tank hold?") == set(), "a unit is a value's, checked as one"
     assert counted("What is the torque?") == set()
     assert counted("How many terminals?") == {"terminal"}, "the question's last word"
     # A list's numbering is no count of what the list holds.
-    question = "How many markets does the inland region have?"
-    assert check_draft("The inland region has 14 markets [1].", evidence, question).unsupported == ["14"]
-    assert check_draft("The inland region has 15 markets [1].", evidence, question).unsupported == ["15"]
+    question = "How many bays does the south dock have?"
+    assert check_draft("The south dock has 22 bays [1].", evidence, question).unsupported == ["22"]
+    assert check_draft("The south dock has 23 bays [1].", evidence, question).unsupported == ["23"]
     # A count the manual writes, in digits or in words, is vouched for; so is the catalog's.
-    assert check_draft("The controller drives 7 outputs [2].", evidence, "How many outputs does it drive?").grounded
+    assert check_draft("The controller drives 7 relay outputs [2].", evidence, "How many relay outputs are there?").grounded
     assert check_draft("It reads 3 sensors [2].", evidence, "How many sensors does it read?").grounded
-    assert check_draft("It drives seven outputs [2].", evidence, "How many outputs does it drive?").grounded
-    assert check_draft("It drives nine outputs [2].", evidence, "How many outputs does it drive?").unsupported == ["9"]
+    assert check_draft("It drives seven relay outputs [2].", evidence, "How many relay outputs are there?").grounded
+    assert check_draft("It drives nine relay outputs [2].", evidence, "How many relay outputs are there?").unsupported == ["9"]
     fan = ["[4] page 2, Fan\nThe 3-speed fan has a four-position switch."]
     assert check_draft("The fan has 3 speeds [4].", fan, "How many speeds does the fan have?").grounded
     assert check_draft("The switch has 4 positions [4].", fan, "How many positions has the switch?").grounded
@@ -174,21 +174,21 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
     assert check_draft("There are 3 ear tips [5].", box, "How many ear tips come in the box?").grounded
     assert check_draft("There are 2 USB cables [5].", box, "How many USB cables come with it?").grounded
     assert check_draft("There are 2 ear tips [5].", box, "How many ear tips come in the box?").unsupported == ["2"]
-    assert check_draft("There are 6 figures [3].", evidence, "How many figures are on pages 4-5?").grounded
+    assert check_draft("There are 6 figures [3].", evidence, "How many figures do pages 4-5 hold?").grounded
     # The number of something else is not the count asked for.
-    assert check_draft("There are 6 tables [3].", evidence, "How many tables are on pages 4-5?").unsupported == ["6"]
+    assert check_draft("There are 6 tables [3].", evidence, "How many tables do pages 4-5 hold?").unsupported == ["6"]
     # Only a count question is held to this: elsewhere the number's line need only be on topic.
-    assert check_draft("Markets 13 and 14 are coastal [1].", evidence, "Which markets are coastal?").grounded
+    assert check_draft("Bays 21 and 22 are on the north dock [1].", evidence, "Which bays are on the north dock?").grounded
     # A strong model's count is its own.
-    assert check_draft("The inland region has 4 markets [1].", evidence, question, "values").grounded
+    assert check_draft("The south dock has 4 bays [1].", evidence, question, "values").grounded
 
 
 def test_a_code_printed_by_its_parts_is_that_code() -> None:
-    # A diagram sets a code's parts apart ("P 215 A 4N"); OCR reads them so.
-    assert spells_code("P215A4N", "Labels: P 215 A 4N ALUM")
+    # A diagram sets a code's parts apart ("K 48 C 2N"); OCR reads them so.
+    assert spells_code("K48C2N", "Labels: K 48 C 2N ALUM")
     assert spells_code("W1-P2", "cable tag W1 P2")
-    assert not spells_code("P215B4N", "Labels: P 215 A 4N ALUM")
-    assert not spells_code("P215A4N", "P 215 A 4NX"), "a part runs on into another word"
+    assert not spells_code("K48D2N", "Labels: K 48 C 2N ALUM")
+    assert not spells_code("K48C2N", "K 48 C 2NX"), "a part runs on into another word"
 
 
 def test_an_expected_value_counts_only_as_whole_words() -> None:
