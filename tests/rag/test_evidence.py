@@ -191,8 +191,8 @@ CAPACITIES = """Table 4-2.—Current-Carrying Capacities (in Amperes) of Single 
 | 12 | 25 | 40 | 55 |
 | 14 | 20 | 30 | 45 |"""
 RATINGS_PAGE = (
-    "SAFE CURRENT RATINGS\n\nThe allowable current-carrying capacities of single copper conductors in free air "
-    "at a maximum room temperature of 30°C are given in table 4-2. At ambient temperatures above 30°C, "
+    "SAFE CURRENT RATINGS\n\nThe allowable current-carrying capacities of single copper conductors in free air, "
+    "up to a room temperature of 30°C, are given in table 4-2. At ambient temperatures above 30°C, "
     "these conductors carry less current.\n\n" + CAPACITIES + "\n\nReplace a conductor whose insulation is cracked."
 )
 
