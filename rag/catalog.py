@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from manualrag.types import Hit, Record
+from rag.grounding import HOW_MANY
 
 CATALOG_PREFIX = "catalog:"  # ids of these sources: never grouped with a page's text
-_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
 _FIGURE_WORDS = re.compile(
     r"\b(figures?|diagrams?|images?|pictures?|photos?|photographs?|illustrations?|drawings?|tables?)\b",
     re.IGNORECASE,
@@ -25,7 +25,7 @@ MAX_LISTED = 12  # figures named one by one in the fact; the count covers the re
 
 
 def wants_count(question: str, pages_named: bool) -> bool:
-    return bool(_HOW_MANY.search(question)) and (pages_named or bool(_FIGURE_WORDS.search(question)))
+    return bool(HOW_MANY.search(question)) and (pages_named or bool(_FIGURE_WORDS.search(question)))
 
 
 def _plural(n: int, word: str) -> str:

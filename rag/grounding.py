@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rag.page_refs import NUMBER_WORDS, PAGE_REF
+
 # -- words ----------------------------------------------------------------------------------------
 
 # Letters and digits, with inner ".", ",", "/" or "-" kept: "3-11", "1,450", "0.5", "3/8", "b31a".
@@ -341,20 +343,14 @@ def unsupported_values(
     return missing
 
 
-# A count question ("how many data ports ...?") and the words after it that say what is counted.
-_HOW_MANY = re.compile(r"\bhow\s+many\s+([^?!.]{1,80})", re.IGNORECASE)
+# A count question ("how many data ports ...?") and the words after it that say what is
+# counted; rag/catalog.py asks the same of a question.
+HOW_MANY = re.compile(r"\bhow\s+many\b\s*([^?!.]{0,80})", re.IGNORECASE)
 # Counts a manual writes in words ("three ports"), read as the digits an answer uses.
-_NUMBER_WORDS = {
-    word: str(n)
-    for n, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
+_NUMBER_WORDS = {word: str(n) for word, n in NUMBER_WORDS.items()}
 _COUNT = re.compile(r"\d+(?:,\d{3})*")
 _COUNT_HYPHEN = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")-(?=[^\W\d_])", re.IGNORECASE)
 _TIMES = re.compile(r"(?<![^\W_])(?:[x×]\s?(\d+)|(\d+)\s?[x×])(?![^\W_])", re.IGNORECASE)
-_PAGE_NUMBER = re.compile(r"\bp(?:ages?|p?\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
 _SPELLED_COUNT = re.compile(r"\b(?:" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b", re.IGNORECASE)
 # A count is stated of a thing when its number is this close to the thing's name: "7 relays",
 # "relays (7)", "a total of 8 valves", "three USB ports".
@@ -378,7 +374,7 @@ def counted(question: str) -> set[str]:
     to the next stop word but "of" ("service ports on the panel" -> service, port; "kinds
     of filters" -> kind, filter). Empty for any other question, and for a unit ("how
     many gallons"): a value with its unit is checked as one."""
-    match = _HOW_MANY.search(question)
+    match = HOW_MANY.search(question)
     if not match:
         return set()
     words: list[str] = []
@@ -394,7 +390,7 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     """The numbers a line states as counts of `things`: within ``COUNT_WINDOW`` words of one."""
     # "page 9" (a source's title says where it is) is no count of what follows it; "3-speed"
     # and "four-port" are counts of speeds and ports.
-    line = _COUNT_HYPHEN.sub(r"\1 ", _PAGE_NUMBER.sub(" ", line))
+    line = _COUNT_HYPHEN.sub(r"\1 ", PAGE_REF.sub(" ", line))
     line = _TIMES.sub(lambda m: f" {m[1] or m[2]} ", line)  # "USB-C x2", "2x HDMI", "× 3"
     out: set[str] = set()
     # A label list's or a row's cells ("Ear tips x3 | 2x USB cables") each count their own

@@ -12,16 +12,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_NUMBER_WORDS = {
+# Numbers as words, here and in the count check (rag/grounding.py).
+NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
         "sixteen seventeen eighteen nineteen twenty".split()
     )
 }
-_ONE = r"(?:[A-Z]-\d{1,3}|\d{1,4}-\d{1,3}|\d{1,4}|" + "|".join(_NUMBER_WORDS) + r")"
+_ONE = r"(?:[A-Z]-\d{1,3}|\d{1,4}-\d{1,3}|\d{1,4}|" + "|".join(NUMBER_WORDS) + r")"
 # "page 12", "pages 14 and 15", "pages 51-53", "pages 3, 4 and 5", "pp. 5 to 7", "p. 12"
-_REF = re.compile(
+PAGE_REF = re.compile(
     rf"\b(?:pages?|pp?\.)\s+({_ONE}(?:\s*(?:,|and|&|to|through|thru|[-–—])\s*{_ONE})*)\b",
     re.IGNORECASE,
 )
@@ -51,9 +52,9 @@ class PageRef:
 def find_page_refs(question: str) -> PageRef | None:
     singles: list[str] = []
     ranges: list[tuple[str, str]] = []
-    for match in _REF.finditer(question):
+    for match in PAGE_REF.finditer(question):
         tokens = [t.lower() for t in _PIECE.findall(match.group(1))]
-        tokens = [str(_NUMBER_WORDS.get(t, t)) for t in tokens]
+        tokens = [str(NUMBER_WORDS.get(t, t)) for t in tokens]
         i = 0
         while i < len(tokens):
             tok = tokens[i]
