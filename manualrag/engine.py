@@ -154,8 +154,8 @@ class Engine:
         rewrite_s = time.perf_counter() - started
         result = self.search(query, manuals)
         yield Evidence(result.hits, question)
-        hits, pages, absent, meaning = self.context(question, result, manuals)
-        for event in self.answerer.ask(question, hits, history, pages, absent, meaning):
+        hits, pages, not_covered, meaning = self.context(question, result, manuals)
+        for event in self.answerer.ask(question, hits, history, pages, not_covered, meaning):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query

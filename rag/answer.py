@@ -123,11 +123,11 @@ class Answerer:
         hits: Sequence[Hit],
         history: Sequence[Answer] = (),
         pages: PageTexts | None = None,
-        absent: Sequence[str] = (),
+        not_covered: Sequence[str] = (),
         meaning: Meaning | None = None,
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
-        their pages (`pages`, see ``build_prompt``). `absent`: codes, names, figures and pages
+        their pages (`pages`, see ``build_prompt``). `not_covered`: codes, names, figures and pages
         the question names that the manuals searched don't have (``Retriever.not_covered``).
         `meaning`: cosines of texts to the question, to choose evidence by meaning as well
         as by words."""
@@ -136,12 +136,12 @@ class Answerer:
             # answer, so the model is not asked (and not loaded).
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, model=self.chat.model)
             return
-        if absent and self.settings.strictness == "strict":
+        if not_covered and self.settings.strictness == "strict":
             # A small model shown KS01's row answers a question about KS07 with KS01's name:
             # whatever it says of a code, name or page the manuals lack comes from elsewhere, and
             # every draft would be withheld. So it is not asked, and the answer comes at once.
             yield Answer(question=question, text=CANNOT_ANSWER, answerable=False, hits=list(hits),
-                         model=self.chat.model, not_covered=list(absent))
+                         model=self.chat.model, not_covered=list(not_covered))
             return
 
         s = self.settings

@@ -388,7 +388,7 @@ def test_a_question_about_what_no_manual_mentions_is_not_put_to_the_model(fake_l
     # Shown F1's rows, a small model answers for F7 with F1's rating. Asked about F1 it is asked.
     fake_llm.script = [Reply(text="F1 takes a 20 AMP fuse [1].")]
     answerer = _answerer(fake_llm.url)
-    events = list(answerer.ask("Which fuse does F7 take?", hits, absent=["F7"]))
+    events = list(answerer.ask("Which fuse does F7 take?", hits, not_covered=["F7"]))
     answer = events[-1]
     assert isinstance(answer, Answer) and len(events) == 1 and not fake_llm.chats, "the model is not asked"
     assert answer.outcome == "not_in_manuals" and answer.text == CANNOT_ANSWER and answer.not_covered == ["F7"]
@@ -397,7 +397,7 @@ def test_a_question_about_what_no_manual_mentions_is_not_put_to_the_model(fake_l
     assert len(fake_llm.chats) == 1 and asked.outcome == "answered"
     # A strong endpoint (grounding `values`) is trusted to say so itself.
     fake_llm.script = [Reply(text=CANNOT_ANSWER)]
-    events = list(_answerer(fake_llm.url, grounding="values").ask("Which fuse does F7 take?", hits, absent=["F7"]))
+    events = list(_answerer(fake_llm.url, grounding="values").ask("Which fuse does F7 take?", hits, not_covered=["F7"]))
     assert len(fake_llm.chats) == 2 and events[-1].not_covered == []
 
 
