@@ -26,7 +26,7 @@ from rag.page_refs import NUMBER_WORDS, PAGE_REF
 
 # Letters and digits, with inner ".", ",", "/" or "-" kept: "3-11", "1,450", "0.5", "3/8", "b31a".
 WORD = re.compile(r"[^\W_]+(?:[.,/-][^\W_]+)*")
-_PARTS = re.compile(r"[-/]")
+_PARTS = re.compile(r"[-/.]")
 
 # Words that say nothing about which passage or line answers: glue, question words, and
 # what every question about a manual says ("shown", "manual", "listed").
@@ -58,12 +58,15 @@ def stem(word: str) -> str:
 def terms(text: str) -> set[str]:
     """Stemmed content words, numbers as written.
 
-    A hyphenated or slashed word also counts by its letter parts: "hand-operated" finds
-    "HAND OPERATED", "flow rate" finds "flow-rate-limit"; "3-10" does not give "10".
+    A hyphenated, slashed or dotted word also counts by its letter parts: "hand-operated"
+    finds "HAND OPERATED", "flow rate" finds "flow-rate-limit", "SoftStarter" finds
+    "pump.drivers.SoftStarter"; "3-10" does not give "10", nor "3.5" give "5".
     """
     out: set[str] = set()
     for word in tokens(text):
-        parts = [word, *(p for p in _PARTS.split(word) if p.isalpha())] if _PARTS.search(word) else [word]
+        parts = [word]
+        if _PARTS.search(word):
+            parts += [p for p in _PARTS.split(word) if p.isalpha() and len(p) > 1]
         out.update(stem(part) for part in parts if part and part not in STOP)
     return out
 
@@ -204,6 +207,26 @@ _CODE_PART = re.compile(r"[^\W\d_]+|\d+")
 _PART_GAP = r"[\s|.-]{0,2}"
 
 
+# A file, path or module name ("tools/export.py", "pump.drivers.SoftStarter"): a user runs or
+# imports it as written. A dot between two names of two or more characters ("e.g." and
+# "3.5" are none), or two slashes between names ("and/or" is no path).
+_PATHLIKE = re.compile(r"[\w-]+(?:[./][\w-]+)+")
+_NAMED_PART = re.compile(r"(?=.*[^\W\d_])[\w-]{2,}")
+_LINE_BREAK_IN_PATH = re.compile(r"(?<=[./])\s+")
+
+
+def identifiers(text: str) -> list[str]:
+    """The file, path and module names in `text`, in order."""
+    out = []
+    for token in _PATHLIKE.findall(text):
+        parts, seps = re.split(r"[./]", token), re.findall(r"[./]", token)
+        named = [bool(_NAMED_PART.fullmatch(p)) for p in parts]
+        dotted = any(sep == "." and named[i] and named[i + 1] for i, sep in enumerate(seps))
+        if dotted or (seps.count("/") >= 2 and sum(named) >= 2):
+            out.append(token)
+    return out
+
+
 def code_parts(code: str) -> list[str]:
     return _CODE_PART.findall(code)
 
@@ -340,6 +363,12 @@ def unsupported_values(
             continue
         if code.lower() not in codes and code not in missing:
             missing.append(code)
+    # Inside what a source says, as written (a line break may have put a space after a dot
+    # or a slash): "dense_heads.SOLOHead" of "mmdet.models.dense_heads.SOLOHead".
+    said = _LINE_BREAK_IN_PATH.sub("", "\n".join([*lines, question]).lower())
+    for name in identifiers(text):
+        if name.lower() not in said and name not in missing:
+            missing.append(name)
     return missing
 
 
@@ -419,7 +448,8 @@ def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") 
     models) that appear nowhere in the evidence nor the question, in any case."""
     text = _KEY.sub(" ", answer)
     openers = {m.start(1) for m in _SENTENCE_START.finditer(text)}
-    known = {stem(t) for t in tokens(" ".join([*evidence, question]))}
+    read = " ".join([*evidence, question])
+    known = {stem(t) for t in tokens(read)} | terms(read)  # terms: "SoftStarter" of "drivers.SoftStarter"
     out: list[str] = []
     for match in _NAME.finditer(text):
         name, low = match.group(0), match.group(0).lower()

@@ -9,6 +9,7 @@ from rag.grounding import (
     MAX_KEYWORD_TERMS,
     check_draft,
     counted,
+    identifiers,
     keyword_query,
     question_names,
     spells_code,
@@ -29,6 +30,29 @@ def test_one_tokenizer_for_codes_values_and_words() -> None:
     assert tokens("Fig. 3-11: 1,450 rpm on C42D, 3/8 inch") == ["fig", "3-11", "1,450", "rpm", "on", "c42d", "3/8", "inch"]
     assert {"fus", "hand", "operat", "hand-operat"} <= terms("fuses; hand-operated")
     assert "10" not in terms("see 3-10"), "a number inside a code is not a number of its own"
+    assert {"pump", "driver", "softstarter"} <= terms("pump.drivers.SoftStarter")
+    assert "5" not in terms("a 3.5 A fuse"), "a decimal is one number"
+
+
+def test_a_name_inside_a_dotted_path_is_in_the_source() -> None:
+    evidence = ["[1] page 40, API\nclass pump.drivers.SoftStarter(ramp_s=4)\nRamps the motor voltage up."]
+    question = "Which class in pump.drivers ramps the motor voltage?"
+    assert check_draft("The class is SoftStarter [1].", evidence, question).grounded
+    assert check_draft("The class is SoftStart [1].", evidence, question).unsupported == ["SoftStart"]
+
+
+@pytest.mark.parametrize("strictness", ["strict", "values"])
+def test_a_file_or_module_path_must_be_in_a_source_as_written(strictness: str) -> None:
+    # A line break set a space inside the source's path.
+    evidence = ["[2] page 88\nTo convert old checkpoints, run tools/ converters/upgrade_checkpoint.py."]
+    question = "Which script exports a model for a phone?"
+    for draft in ("Run tools/converters/upgrade_checkpoint.py [2].", "Run upgrade_checkpoint.py [2]."):
+        assert check_draft(draft, evidence, question, strictness).grounded, draft
+    invented = check_draft("Run tools/export/phone.py [2].", evidence, question, strictness)
+    assert invented.unsupported == ["tools/export/phone.py"]
+    assert identifiers("and/or 10/100/1000 e.g. 3.5 v2.18.0 a/b/c pump.drivers.SoftStarter") == [
+        "pump.drivers.SoftStarter"
+    ]
 
 
 def test_keyword_query_is_bounded_and_keeps_codes() -> None:
