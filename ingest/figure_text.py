@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from ingest.labels import find_refs, parse_caption
+from ingest.textlayer import span_texts
 
 Garbled = Callable[[str], bool]
 
@@ -74,7 +75,7 @@ def text_blocks(page: pymupdf.Page) -> list[TextBlock]:
     for block in page.get_text("dict", sort=True, flags=TEXT_ONLY)["blocks"]:
         lines, size = [], 0.0
         for line in block.get("lines", ()):
-            text = "".join(span["text"] for span in line["spans"]).strip()
+            text = "".join(span_texts(line["spans"])).strip()
             if text:  # NEETS blocks often open with a blank line far above the text
                 lines.append((pymupdf.Rect(line["bbox"]), text))
                 size = max([size] + [span["size"] for span in line["spans"] if span["text"].strip()])

@@ -27,6 +27,7 @@ from ingest import figure_text as ft
 from ingest.drawings import vector_regions
 from ingest.layout import LayoutModel
 from ingest.ocr import OcrEngine
+from ingest.textlayer import span_texts
 from manualrag.settings import IngestSettings
 from manualrag.types import Figure, OcrLine, Page
 
@@ -389,7 +390,7 @@ def _vector_labels(page: pymupdf.Page, rect: pymupdf.Rect, cap: ft.Caption | Non
     for block in page.get_text("dict", clip=rect + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD),
                                flags=ft.TEXT_ONLY)["blocks"]:
         for line in block.get("lines", ()):
-            text = "".join(span["text"] for span in line["spans"]).strip()
+            text = " ".join("".join(span_texts(line["spans"])).split())
             box = pymupdf.Rect(line["bbox"])  # line boxes overlap: judge by the centre
             if text and not (cap and cap.rect.contains((box.tl + box.br) / 2)):
                 lines.append(OcrLine(text, tuple(line["bbox"]), 1.0))

@@ -214,12 +214,12 @@ class FontDecoder:
         known and the result reads as words (``is_garbled``); else leave it junk, for OCR."""
         lines = []
         for line in draft.lines:
-            if not any(s[0] in fonts for s in line.spans):
+            if not any(s[0] in fonts and s[3].strip() for s in line.spans):
                 lines.append(line)
                 continue
             spans = []
             for font, size, bold, text in line.spans:
-                if font in fonts:
+                if font in fonts and text.strip():
                     decoded = self.decode(font, text)
                     if decoded is None:
                         return

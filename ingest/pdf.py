@@ -145,7 +145,8 @@ def _analyse(
     for d in drafts:
         for line in d.lines:
             for font, _, _, text in line.spans:
-                by_font[font].append(text)
+                if text.strip():
+                    by_font[font].append(text)
     junk_fonts = {
         f
         for f, parts in by_font.items()
@@ -182,7 +183,8 @@ def _analyse(
         inside = [ln for d in drafts for ln in d.lines if center_in(ln.bbox, [grid.bbox])]
         words: list[tables.Word] | None = None
         if not (inside and junk(inside)):
-            if decoder is not None and any(s[0] in junk_fonts for ln in inside for s in ln.spans):
+            junk_spans = any(s[0] in junk_fonts and s[3].strip() for ln in inside for s in ln.spans)
+            if decoder is not None and junk_spans:
                 words = decoder.words(page, grid.bbox, junk_fonts)  # None: a character is unknown
             else:
                 words = [tuple(w[:5]) for w in page.get_text("words", clip=grid.bbox)]  # type: ignore[misc]

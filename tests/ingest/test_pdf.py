@@ -403,6 +403,49 @@ def test_letter_spaced_headings_are_read_as_words(tmp_path: Path, cfg: IngestSet
     assert "M x N x 2" in text, "lower-case single letters are not letter-spacing"
 
 
+def test_a_space_set_in_a_font_of_its_own_still_parts_the_words(tmp_path: Path, cfg: IngestSettings) -> None:
+    """Software manuals set a keyword in bold, the space in another font, the name in a third:
+    the space is a span of its own, and the words stay apart."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    x = MARGIN
+    for text, font in [("class", "cobo"), (" ", "helv"), ("pump.drivers.SoftStarter", "cour"), (" ", "helv"),
+                       ("(ramp_s)", "cour")]:
+        page.insert_text((x, 120), text, fontsize=10, fontname=font)
+        x += pymupdf.get_text_length(text, fontname=font, fontsize=10)
+    page.insert_text((MARGIN, 160), "The soft starter ramps the motor voltage up.", fontsize=10)
+    path = tmp_path / "fonts.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+    assert "class pump.drivers.SoftStarter (ramp_s)" in text, text
+
+
+def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestSettings) -> None:
+    """A brochure's superscript footnote marks ("Remote Start¹⁴") would glue to the word and
+    hide it from search; an exponent after a number or a unit ("mm²") stays."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+
+    def line(y: float, parts: list[tuple[str, bool]]) -> None:
+        x = MARGIN
+        for text, raised in parts:
+            size = 6 if raised else 10
+            page.insert_text((x, y - 4 if raised else y), text, fontsize=size, fontname="helv")
+            x += pymupdf.get_text_length(text, fontname="helv", fontsize=size)
+
+    line(120, [("Remote Start", False), ("14", True), (" works from the app.", False), ("5,8", True)])
+    line(140, [("Use 2.5 mm", False), ("2", True), (" wire for the pump motor.", False)])
+    line(160, [("The area is 4", False), ("2", True), (" = 16 square units.", False)])
+    path = tmp_path / "footnotes.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+    assert "Remote Start works from the app." in text, text
+    assert "Use 2.5 mm² wire for the pump motor." in text, text
+    assert "The area is 4² = 16 square units." in text, "an exponent is no digit of the number"
+
+
 def _spec_page(doc: pymupdf.Document) -> None:
     """A brochure's spec page: model names once at the top, prose between, then rows of a
     label and one value per model with no rules, a unit wrapped under each value."""
