@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
+from ingest.textcheck import LIST_ITEM
 from rag.grounding import stem, terms, unit_spellings
 
 GAP = " […] "
@@ -37,6 +38,10 @@ WHOLE_FIGURE_TOKENS = 60
 # for an 18-gauge wire). A row that does is shown alone, as in a long table: the model
 # reads a value from the wrong row of a whole table.
 WHOLE_TABLE_TOKENS = 60
+# A list item of up to this many tokens is one unit: a parameter's or a part's entry says
+# what it is in one sentence and gives its value in the next ("• max_boxes: Maximum number
+# of boxes. The default setting is 200."), and either sentence alone answers nothing.
+WHOLE_ITEM_TOKENS = 40
 # A table printed without rules: its caption, then one short line per row ("#20 - #16 65
 # Watts") of at most this many words. find_tables sees no grid in it, and its rows share
 # few words with a question.
@@ -158,7 +163,13 @@ def split_units(
                 pending = ""
                 continue
             add(heading)
-        for sentence in _SENTENCE_END.split(paragraph):
+        sentences = _SENTENCE_END.split(paragraph)
+        steps = sum(bool(_STEP_NUMBER.fullmatch(s.strip())) for s in sentences)
+        if LIST_ITEM.match(paragraph) and steps <= 1 and estimate(pending + paragraph) <= WHOLE_ITEM_TOKENS:
+            add(pending + " ".join(paragraph.split()))  # one item, not steps run together
+            pending = ""
+            continue
+        for sentence in sentences:
             sentence = sentence.strip()
             if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
                 pending += sentence + " "

@@ -137,6 +137,20 @@ def test_step_numbers_and_colon_openers_stay_with_what_follows() -> None:
                      "2. Hold for 10 minutes."], texts  # fmt: skip
 
 
+def test_a_short_list_item_is_one_unit() -> None:
+    """An entry says what it is, then its value: the value's sentence alone names nothing."""
+    body = ("Settings of the soft starter:\n"
+            "• ramp_time: Time to full voltage. The default setting is 8 seconds.\n"
+            "• kick_start: Extra torque at start. It is off by default.")
+    texts = [u.text for u in split_units(body, "text", estimate_tokens).units]
+    assert texts == [
+        "Settings of the soft starter: • ramp_time: Time to full voltage. The default setting is 8 seconds.",
+        "• kick_start: Extra torque at start. It is off by default.",
+    ], texts
+    shown = _select("What is the default ramp_time of the soft starter?", body, "text", budget=40)
+    assert "8 seconds" in shown, shown
+
+
 def test_short_label_lists_are_one_unit() -> None:
     assert len(split_units(LABELS, "figure", estimate_tokens).units) == 2, "the heading, then the labels whole"
     assert estimate_tokens(CHART) > WHOLE_FIGURE_TOKENS
