@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from ingest.labels import find_refs, parse_caption
-from ingest.textlayer import span_texts
+from ingest.spans import span_texts
 
 Garbled = Callable[[str], bool]
 

@@ -27,7 +27,7 @@ from ingest import figure_text as ft
 from ingest.drawings import vector_regions
 from ingest.layout import LayoutModel
 from ingest.ocr import OcrEngine
-from ingest.textlayer import span_texts
+from ingest.spans import span_texts
 from manualrag.settings import IngestSettings
 from manualrag.types import Figure, OcrLine, Page
 

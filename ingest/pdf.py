@@ -21,7 +21,7 @@ from typing import Literal
 
 import pymupdf
 
-from ingest import page_ocr, tables
+from ingest import page_ocr, spans, tables
 from ingest.font_decode import FontDecoder
 from ingest.ocr import OcrEngine
 from ingest.textcheck import is_garbled, known_word_share, letter_tokens
@@ -187,7 +187,7 @@ def _analyse(
             if decoder is not None and junk_spans:
                 words = decoder.words(page, grid.bbox, junk_fonts)  # None: a character is unknown
             else:
-                words = [tuple(w[:5]) for w in page.get_text("words", clip=grid.bbox)]  # type: ignore[misc]
+                words = spans.page_words(page, grid.bbox)
         if words is None:
             layout.tables.append((grid, None))
             layout.ocr_targets.append(grid.bbox)

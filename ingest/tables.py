@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from ingest.spans import Word, page_words
 from manualrag.types import BBox
 
 log = logging.getLogger(__name__)
 
-Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text in PDF points
 CAPTION_GAP = 40.0  # points between a caption and its table
 
 
@@ -67,7 +67,7 @@ def find_grids(page: pymupdf.Page, captions: Sequence[BBox] = ()) -> list[Grid]:
     # the 152 NEETS pages against 7.6 s for the line finder on all of them.
     rules = sum(len(path["items"]) for path in page.get_cdrawings())
     grids = [_grid(t) for t in page.find_tables(use_layout=False).tables] if rules >= 4 else []
-    words = [tuple(w[:5]) for w in page.get_text("words")]
+    words = page_words(page)
     grids += [g for g in column_grids(words) if not any(overlap(g.bbox, o.bbox) for o in grids)]  # type: ignore[arg-type]
     missing = [c for c in captions if not any(near_caption(c, g.bbox) for g in grids)]
     if missing:

@@ -16,6 +16,7 @@ import pymupdf
 
 from ingest import tables
 from ingest.labels import parse_caption
+from ingest.spans import span_texts
 from ingest.textcheck import CHAPTER, LIST_ITEM, join_lines, letter_tokens
 from manualrag.types import BBox, BlockKind
 
@@ -148,33 +149,6 @@ def unspace(chars: Sequence[dict]) -> str:
                 joined[k + 1] = gaps[k - i] <= WORD_BREAK * usual
         i = max(j, i + 1)
     return "".join((" " if k and not joined[k] else "") + "".join(c["c"] for c in w) for k, w in enumerate(words))
-
-
-# A footnote mark set in superscript after a word or a stop ("Assist¹⁵", "Sense™", "trial.¹³"):
-# glued to the word it hides it from search ("Assist15"), and it is no number of the text.
-# After a digit, a unit or a variable ("4²", "mm²", "x²") a superscript is an exponent: it is
-# written as one ("4²", not the "42" that plain text would make of it).
-_FOOTNOTE_MARK = re.compile(r"(?:TM|SM|[\d,*†‡§®™\s])+")
-_MARKED = re.compile(r"(?:[^\W\d_]{3}|[.,;:)\]®™*'\"’”])$")
-_EXPONENT = re.compile(r"-?\d{1,2}")
-_BASE = re.compile(r"(?:\d|(?<![^\W\d_])[^\W\d_]{1,2})$")
-_RAISED = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-
-
-def span_texts(spans: Sequence[dict]) -> list[str]:
-    """The texts of a line's spans: footnote marks after a word replaced by a space,
-    exponents raised."""
-    out: list[str] = []
-    for span in spans:
-        text, before = span["text"], "".join(out).rstrip()
-        if span["flags"] & pymupdf.TEXT_FONT_SUPERSCRIPT and text.strip():
-            mark = text.strip()
-            if _EXPONENT.fullmatch(mark) and _BASE.search("".join(out)):
-                text = mark.translate(_RAISED)
-            elif _FOOTNOTE_MARK.fullmatch(mark) and _MARKED.search(before):
-                text = " "
-        out.append(text)
-    return out
 
 
 def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:

@@ -181,8 +181,10 @@ _UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=
 # A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
 # A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
 # Values a slash joins ("8 years/100,000 miles") are two; a rate ("20 ft/min") is no "20 ft".
+# A raised mark after the number ("15.8³ gal", a footnote or an exponent) is not part of it.
 _QUANTITY = re.compile(
-    rf"(?<![\w.,-])(?<!\d/)(\d+(?:[.,]\d+)*(?:/\d+)?)(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·-])(?!/(?!\d))",
+    rf"(?<![\w.,-])(?<!\d/)(\d+(?:[.,]\d+)*(?:/\d+)?)[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]*"
+    rf"(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·-])(?!/(?!\d))",
     re.IGNORECASE,
 )
 

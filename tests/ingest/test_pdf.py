@@ -19,6 +19,7 @@ from ingest.pdf import (
     read_page,
     text_layer_problem,
 )
+from ingest.spans import page_words
 from manualrag.errors import UnreadablePdf
 from manualrag.settings import IngestSettings
 from manualrag.types import OcrLine, Page
@@ -444,6 +445,19 @@ def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestS
     assert "Remote Start works from the app." in text, text
     assert "Use 2.5 mm² wire for the pump motor." in text, text
     assert "The area is 4² = 16 square units." in text, "an exponent is no digit of the number"
+
+
+def test_words_keep_a_value_apart_from_its_footnote_mark() -> None:
+    """Tables are read word by word: "15.8" with a raised "3" is no "15.83"."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    x = MARGIN
+    for text, raised in [("Fuel tank 15.8", False), ("3", True), (" gal  Remote Start", False), ("14", True)]:
+        size = 6 if raised else 10
+        page.insert_text((x, 116 if raised else 120), text, fontsize=size, fontname="helv")
+        x += pymupdf.get_text_length(text, fontname="helv", fontsize=size)
+    assert [w[4] for w in page.get_text("words")][2] == "15.83", "what plain words make of it"
+    assert [w[4] for w in page_words(page)] == ["Fuel", "tank", "15.8³", "gal", "Remote", "Start"]
 
 
 def _spec_page(doc: pymupdf.Document) -> None:

@@ -34,6 +34,13 @@ def test_one_tokenizer_for_codes_values_and_words() -> None:
     assert "5" not in terms("a 3.5 A fuse"), "a decimal is one number"
 
 
+def test_a_raised_mark_is_no_digit_of_the_value() -> None:
+    evidence = ["[1] page 30\nThe hybrid's fuel tank holds 13.2³ gal."]  # ³: a footnote mark
+    question = "How many gallons does the hybrid's tank hold?"
+    assert check_draft("It holds 13.2 gallons [1].", evidence, question).grounded
+    assert check_draft("It holds 13 gallons [1].", evidence, question).unsupported == ["13 gallons"]
+
+
 def test_a_name_inside_a_dotted_path_is_in_the_source() -> None:
     evidence = ["[1] page 40, API\nclass pump.drivers.SoftStarter(ramp_s=4)\nRamps the motor voltage up."]
     question = "Which class in pump.drivers ramps the motor voltage?"
