@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pymupdf
@@ -387,18 +388,36 @@ def test_a_failing_page_never_raises(sample: pymupdf.Document, cfg: IngestSettin
     assert not page.ocr and page.blocks == [], page.blocks
 
 
+def _runs(page: pymupdf.Page, y: float, runs: list[tuple[str, str, bool]]) -> None:
+    """Write (text, font, raised) runs one after another on one line; raised is superscript."""
+    x = MARGIN
+    for text, font, raised in runs:
+        size = 6 if raised else 10
+        page.insert_text((x, y - 4 if raised else y), text, fontsize=size, fontname=font)
+        x += pymupdf.get_text_length(text, fontname=font, fontsize=size)
+
+
+def _read_back(tmp_path: Path, cfg: IngestSettings, write: Callable[[pymupdf.Page], None]) -> str:
+    """The text read_page gets from a one-page PDF that `write` drew, saved and reopened."""
+    doc = pymupdf.open()
+    write(doc.new_page(width=A4[0], height=A4[1]))
+    path = tmp_path / "page.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        return "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+
+
 def test_letter_spaced_headings_are_read_as_words(tmp_path: Path, cfg: IngestSettings) -> None:
     """Display type set with a space after every capital reads as words, split where the gap
     is wider; a formula of single letters ("M x N") and ordinary text are left alone."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=A4[0], height=A4[1])
-    page.insert_text((MARGIN, 120), "C A M R Y    H Y B R I D    M O D E L S", fontsize=16, fontname="hebo")
-    page.insert_text((MARGIN, 160), "Each model lists its wheels and its engine.", fontsize=10)
-    page.insert_text((MARGIN, 180), "The output has the shape M x N x 2 for each box.", fontsize=10)
-    path = tmp_path / "spaced.pdf"
-    doc.save(path)
-    with pymupdf.open(path) as reopened:
-        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+
+    def write(page: pymupdf.Page) -> None:
+        page.insert_text((MARGIN, 120), "C A M R Y    H Y B R I D    M O D E L S", fontsize=16,
+                         fontname="hebo")
+        page.insert_text((MARGIN, 160), "Each model lists its wheels and its engine.", fontsize=10)
+        page.insert_text((MARGIN, 180), "The output has the shape M x N x 2 for each box.", fontsize=10)
+
+    text = _read_back(tmp_path, cfg, write)
     assert "CAMRY HYBRID MODELS" in text, text
     assert "Each model lists its wheels and its engine." in text
     assert "M x N x 2" in text, "lower-case single letters are not letter-spacing"
@@ -407,41 +426,31 @@ def test_letter_spaced_headings_are_read_as_words(tmp_path: Path, cfg: IngestSet
 def test_a_space_set_in_a_font_of_its_own_still_parts_the_words(tmp_path: Path, cfg: IngestSettings) -> None:
     """Software manuals set a keyword in bold, the space in another font, the name in a third:
     the space is a span of its own, and the words stay apart."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=A4[0], height=A4[1])
-    x = MARGIN
-    for text, font in [("class", "cobo"), (" ", "helv"), ("pump.drivers.SoftStarter", "cour"), (" ", "helv"),
-                       ("(ramp_s)", "cour")]:
-        page.insert_text((x, 120), text, fontsize=10, fontname=font)
-        x += pymupdf.get_text_length(text, fontname=font, fontsize=10)
-    page.insert_text((MARGIN, 160), "The soft starter ramps the motor voltage up.", fontsize=10)
-    path = tmp_path / "fonts.pdf"
-    doc.save(path)
-    with pymupdf.open(path) as reopened:
-        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+
+    def write(page: pymupdf.Page) -> None:
+        _runs(page, 120, [
+            ("class", "cobo", False), (" ", "helv", False), ("pump.drivers.SoftStarter", "cour", False),
+            (" ", "helv", False), ("(ramp_s)", "cour", False),
+        ])
+        page.insert_text((MARGIN, 160), "The soft starter ramps the motor voltage up.", fontsize=10)
+
+    text = _read_back(tmp_path, cfg, write)
     assert "class pump.drivers.SoftStarter (ramp_s)" in text, text
 
 
 def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestSettings) -> None:
     """A brochure's superscript footnote marks ("Remote Start¹⁴") would glue to the word and
     hide it from search; an exponent after a number or a unit ("mm²") stays."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=A4[0], height=A4[1])
 
-    def line(y: float, parts: list[tuple[str, bool]]) -> None:
-        x = MARGIN
-        for text, raised in parts:
-            size = 6 if raised else 10
-            page.insert_text((x, y - 4 if raised else y), text, fontsize=size, fontname="helv")
-            x += pymupdf.get_text_length(text, fontname="helv", fontsize=size)
+    def write(page: pymupdf.Page) -> None:
+        _runs(page, 120, [("Remote Start", "helv", False), ("14", "helv", True),
+                          (" works from the app.", "helv", False), ("5,8", "helv", True)])
+        _runs(page, 140, [("Use 2.5 mm", "helv", False), ("2", "helv", True),
+                          (" wire for the pump motor.", "helv", False)])
+        _runs(page, 160, [("The area is 4", "helv", False), ("2", "helv", True),
+                          (" = 16 square units.", "helv", False)])
 
-    line(120, [("Remote Start", False), ("14", True), (" works from the app.", False), ("5,8", True)])
-    line(140, [("Use 2.5 mm", False), ("2", True), (" wire for the pump motor.", False)])
-    line(160, [("The area is 4", False), ("2", True), (" = 16 square units.", False)])
-    path = tmp_path / "footnotes.pdf"
-    doc.save(path)
-    with pymupdf.open(path) as reopened:
-        text = "\n".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+    text = _read_back(tmp_path, cfg, write)
     assert "Remote Start works from the app." in text, text
     assert "Use 2.5 mm² wire for the pump motor." in text, text
     assert "The area is 4² = 16 square units." in text, "an exponent is no digit of the number"
@@ -449,13 +458,9 @@ def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestS
 
 def test_words_keep_a_value_apart_from_its_footnote_mark() -> None:
     """Tables are read word by word: "15.8" with a raised "3" is no "15.83"."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=A4[0], height=A4[1])
-    x = MARGIN
-    for text, raised in [("Fuel tank 15.8", False), ("3", True), (" gal  Remote Start", False), ("14", True)]:
-        size = 6 if raised else 10
-        page.insert_text((x, 116 if raised else 120), text, fontsize=size, fontname="helv")
-        x += pymupdf.get_text_length(text, fontname="helv", fontsize=size)
+    page = pymupdf.open().new_page(width=A4[0], height=A4[1])
+    _runs(page, 120, [("Fuel tank 15.8", "helv", False), ("3", "helv", True),
+                      (" gal  Remote Start", "helv", False), ("14", "helv", True)])
     assert [w[4] for w in page.get_text("words")][2] == "15.83", "what plain words make of it"
     assert [w[4] for w in page_words(page)] == ["Fuel", "tank", "15.8³", "gal", "Remote", "Start"]
 
