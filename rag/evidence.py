@@ -28,6 +28,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[\"'(\[]?[A-Z0-9])")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 # A paragraph that is only a notice's heading: the paragraph after it is the notice.
 _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", re.IGNORECASE)
+# A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
+_ITEM_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}[.)]|[a-z][.)]|[•▪●◦■])(?=\s)")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
@@ -163,13 +165,12 @@ def split_units(
                 pending = ""
                 continue
             add(heading)
-        sentences = _SENTENCE_END.split(paragraph)
-        steps = sum(bool(_STEP_NUMBER.fullmatch(s.strip())) for s in sentences)
-        if LIST_ITEM.match(paragraph) and steps <= 1 and estimate(pending + paragraph) <= WHOLE_ITEM_TOKENS:
-            add(pending + " ".join(paragraph.split()))  # one item, not steps run together
+        items = len(_ITEM_MARK.findall(paragraph))  # "1. Little Rock AR01 2. Fort Smith AR02": two
+        if LIST_ITEM.match(paragraph) and items <= 1 and estimate(pending + paragraph) <= WHOLE_ITEM_TOKENS:
+            add(pending + " ".join(paragraph.split()))  # one item, not items run together
             pending = ""
             continue
-        for sentence in sentences:
+        for sentence in _SENTENCE_END.split(paragraph):
             sentence = sentence.strip()
             if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
                 pending += sentence + " "

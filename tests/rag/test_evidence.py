@@ -147,6 +147,8 @@ def test_a_short_list_item_is_one_unit() -> None:
         "Settings of the soft starter: • ramp_time: Time to full voltage. The default setting is 8 seconds.",
         "• kick_start: Extra torque at start. It is off by default.",
     ], texts
+    run_together = split_units("1. Small pump P01 2. Large pump P02", "text", estimate_tokens).units
+    assert len(run_together) == 2, "items a line runs together are not one item"
     shown = _select("What is the default ramp_time of the soft starter?", body, "text", budget=40)
     assert "8 seconds" in shown, shown
 
