@@ -1,7 +1,7 @@
 """A line's text from its spans, as a reader sees it: footnote marks apart, exponents raised.
 
-PyMuPDF's plain text and its "words" glue a superscript to what it follows: "Remote
-Start¹⁴" becomes "Start14", and a spec table's "15.8³ gal" the value "15.83".
+PyMuPDF's plain text and its "words" glue a superscript to what it follows: "Auto
+Stop¹⁴" becomes "Stop14", and a spec table's "12.5³ L" the value "12.53".
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text in PDF poi
 
 _TEXT_FLAGS = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
 
-# A footnote mark set in superscript after a word or a stop ("Assist¹⁵", "Sense™", "trial.¹³"):
-# glued to the word it hides it from search ("Assist15"), and it is no number of the text.
+# A footnote mark set in superscript after a word or a stop ("Lock¹⁵", "Guard™", "warranty.¹³"):
+# glued to the word it hides it from search ("Lock15"), and it is no number of the text.
 # After a digit, a unit or a variable ("4²", "mm²", "x²") a superscript is an exponent: it is
 # written as one ("4²", not the "42" that plain text would make of it).
 _FOOTNOTE_MARK = re.compile(r"(?:TM|SM|[\d,*†‡§®™\s])+")

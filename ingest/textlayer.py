@@ -168,7 +168,7 @@ def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
         lines = []
         for line in block.get("lines", ()):
             # Whitespace-only spans stay: MuPDF puts the space between two fonts ("class" in
-            # bold, then "mmdet.models") in a span of its own, and dropping it glues the words.
+            # bold, then "pump.drivers") in a span of its own, and dropping it glues the words.
             spans = [(s["font"], s["size"], is_bold(s), text)
                      for s, text in zip(line["spans"], span_texts(line["spans"])) if text]
             text = " ".join(line.get("unspaced", "".join(s[3] for s in spans)).split())

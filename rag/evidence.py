@@ -165,7 +165,7 @@ def split_units(
                 pending = ""
                 continue
             add(heading)
-        items = len(_ITEM_MARK.findall(paragraph))  # "1. Little Rock AR01 2. Fort Smith AR02": two
+        items = len(_ITEM_MARK.findall(paragraph))  # "1. Inlet valve V01 2. Outlet valve V02": two
         if LIST_ITEM.match(paragraph) and items <= 1 and estimate(pending + paragraph) <= WHOLE_ITEM_TOKENS:
             add(pending + " ".join(paragraph.split()))  # one item, not items run together
             pending = ""

@@ -181,7 +181,7 @@ _UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _UNIT), key=len, reverse=
 # A number not glued to a code ("F1", "F07452"), with an optional known unit after it.
 # A fraction ("3/8 inch", "1/2-inch") is one value: a wrong one is as wrong as a decimal.
 # Values a slash joins ("8 years/100,000 miles") are two; a rate ("20 ft/min") is no "20 ft".
-# A raised mark after the number ("15.8³ gal", a footnote or an exponent) is not part of it.
+# A raised mark after the number ("12.5³ L", a footnote or an exponent) is not part of it.
 _QUANTITY = re.compile(
     rf"(?<![\w.,-])(?<!\d/)(\d+(?:[.,]\d+)*(?:/\d+)?)[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]*"
     rf"(?:[\s-]?({_UNIT_PATTERN}))?(?![\w·-])(?!/(?!\d))",
@@ -366,7 +366,7 @@ def unsupported_values(
         if code.lower() not in codes and code not in missing:
             missing.append(code)
     # Inside what a source says, as written (a line break may have put a space after a dot
-    # or a slash): "dense_heads.SOLOHead" of "mmdet.models.dense_heads.SOLOHead".
+    # or a slash): "drivers.SoftStarter" of "pump.drivers.SoftStarter".
     said = _LINE_BREAK_IN_PATH.sub("", "\n".join([*lines, question]).lower())
     for name in identifiers(text):
         if name.lower() not in said and name not in missing:

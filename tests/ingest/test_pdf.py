@@ -439,11 +439,11 @@ def test_a_space_set_in_a_font_of_its_own_still_parts_the_words(tmp_path: Path, 
 
 
 def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestSettings) -> None:
-    """A brochure's superscript footnote marks ("Remote Start¹⁴") would glue to the word and
+    """A brochure's superscript footnote marks ("Auto Stop¹⁴") would glue to the word and
     hide it from search; an exponent after a number or a unit ("mm²") stays."""
 
     def write(page: pymupdf.Page) -> None:
-        _runs(page, 120, [("Remote Start", "helv", False), ("14", "helv", True),
+        _runs(page, 120, [("Auto Stop", "helv", False), ("14", "helv", True),
                           (" works from the app.", "helv", False), ("5,8", "helv", True)])
         _runs(page, 140, [("Use 2.5 mm", "helv", False), ("2", "helv", True),
                           (" wire for the pump motor.", "helv", False)])
@@ -451,18 +451,18 @@ def test_footnote_marks_leave_the_words_they_follow(tmp_path: Path, cfg: IngestS
                           (" = 16 square units.", "helv", False)])
 
     text = _read_back(tmp_path, cfg, write)
-    assert "Remote Start works from the app." in text, text
+    assert "Auto Stop works from the app." in text, text
     assert "Use 2.5 mm² wire for the pump motor." in text, text
     assert "The area is 4² = 16 square units." in text, "an exponent is no digit of the number"
 
 
 def test_words_keep_a_value_apart_from_its_footnote_mark() -> None:
-    """Tables are read word by word: "15.8" with a raised "3" is no "15.83"."""
+    """Tables are read word by word: "12.5" with a raised "3" is no "12.53"."""
     page = pymupdf.open().new_page(width=A4[0], height=A4[1])
-    _runs(page, 120, [("Fuel tank 15.8", "helv", False), ("3", "helv", True),
-                      (" gal  Remote Start", "helv", False), ("14", "helv", True)])
-    assert [w[4] for w in page.get_text("words")][2] == "15.83", "what plain words make of it"
-    assert [w[4] for w in page_words(page)] == ["Fuel", "tank", "15.8³", "gal", "Remote", "Start"]
+    _runs(page, 120, [("Oil sump 12.5", "helv", False), ("3", "helv", True),
+                      (" L  Auto Stop", "helv", False), ("14", "helv", True)])
+    assert [w[4] for w in page.get_text("words")][2] == "12.53", "what plain words make of it"
+    assert [w[4] for w in page_words(page)] == ["Oil", "sump", "12.5³", "L", "Auto", "Stop"]
 
 
 def _spec_page(doc: pymupdf.Document) -> None:
