@@ -33,12 +33,12 @@ def span_texts(spans: Sequence[dict]) -> list[str]:
     exponents raised."""
     out: list[str] = []
     for span in spans:
-        text, before = span["text"], "".join(out).rstrip()
+        text = span["text"]
         if span["flags"] & pymupdf.TEXT_FONT_SUPERSCRIPT and text.strip():
-            mark = text.strip()
-            if _EXPONENT.fullmatch(mark) and _BASE.search("".join(out)):
+            mark, before = text.strip(), "".join(out)
+            if _EXPONENT.fullmatch(mark) and _BASE.search(before):
                 text = mark.translate(_RAISED)
-            elif _FOOTNOTE_MARK.fullmatch(mark) and _MARKED.search(before):
+            elif _FOOTNOTE_MARK.fullmatch(mark) and _MARKED.search(before.rstrip()):
                 text = " "
         out.append(text)
     return out

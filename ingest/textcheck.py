@@ -17,8 +17,10 @@ from pathlib import Path
 # Tokens made of letters (any script) with inner apostrophes/hyphens; digits split tokens,
 # so codes like "W12C" or "F07452" never count as words or as junk.
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
-# A list item or procedure step opens with "1." / "a)" / "Step 3." / a bullet.
-LIST_ITEM = re.compile(r"^\s*(?:(?:step\s+)?\d{1,2}[.)]|[a-z][.)]|[•▪●◦■-])\s+", re.IGNORECASE)
+# A list item's mark: "1." / "a)" / a bullet.
+ITEM_MARK = r"(?:\d{1,2}[.)]|[a-z][.)]|[•▪●◦■])"
+# A list item or procedure step opens with a mark, "Step 3." or a dash.
+LIST_ITEM = re.compile(rf"^\s*(?:(?:step\s+)?{ITEM_MARK}|-)\s+", re.IGNORECASE)
 # A heading that opens a top-level part by name: "Chapter 3 ...", "APPENDIX II", "Part B".
 CHAPTER = re.compile(r"^\s*(?:chapter|appendix|part)\s+(?:\d+|[IVXLC]+|[A-Z])\b", re.IGNORECASE)
 # Typography that real text carries and that says nothing about the encoding.

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
-from ingest.textcheck import LIST_ITEM
+from ingest.textcheck import ITEM_MARK, LIST_ITEM
 from rag.grounding import stem, terms, unit_spellings
 
 GAP = " […] "
@@ -29,7 +29,7 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 # A paragraph that is only a notice's heading: the paragraph after it is the notice.
 _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", re.IGNORECASE)
 # A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
-_ITEM_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}[.)]|[a-z][.)]|[•▪●◦■])(?=\s)")
+_ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
@@ -165,7 +165,7 @@ def split_units(
                 pending = ""
                 continue
             add(heading)
-        items = len(_ITEM_MARK.findall(paragraph))  # "1. Inlet valve V01 2. Outlet valve V02": two
+        items = len(_ITEM_MARKS.findall(paragraph))  # "1. Inlet valve V01 2. Outlet valve V02": two
         if LIST_ITEM.match(paragraph) and items <= 1 and estimate(pending + paragraph) <= WHOLE_ITEM_TOKENS:
             add(pending + " ".join(paragraph.split()))  # one item, not items run together
             pending = ""

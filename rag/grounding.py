@@ -367,8 +367,9 @@ def unsupported_values(
             missing.append(code)
     # Inside what a source says, as written (a line break may have put a space after a dot
     # or a slash): "drivers.SoftStarter" of "pump.drivers.SoftStarter".
-    said = _LINE_BREAK_IN_PATH.sub("", "\n".join([*lines, question]).lower())
-    for name in identifiers(text):
+    names = identifiers(text)
+    said = _LINE_BREAK_IN_PATH.sub("", "\n".join([*lines, question]).lower()) if names else ""
+    for name in names:
         if name.lower() not in said and name not in missing:
             missing.append(name)
     return missing
