@@ -138,6 +138,20 @@ def wait_answer(page: Any, marker: str, timeout_ms: int = 90_000) -> float:
     return time.time()
 
 
+def open_evidence(page: Any, button: Any, shows: str, timeout_ms: int = 30_000) -> None:
+    """Click an evidence button until `shows` is on the page. A click that lands while
+    Streamlit re-runs the page is lost (seen on a busy CI box), so it is clicked again."""
+    deadline = time.time() + timeout_ms / 1000
+    while True:
+        button.first.click()
+        try:
+            page.get_by_text(shows).first.wait_for(timeout=min(10_000, timeout_ms))
+            return
+        except Exception:  # playwright's TimeoutError: click again while time is left
+            if time.time() >= deadline:
+                raise
+
+
 def chat_text(page: Any) -> str:
     """The text of every chat message on the page (not the sidebar)."""
     return str(

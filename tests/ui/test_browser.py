@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserhelpers import CHROMIUM, FLAGS, serve
+from browserhelpers import CHROMIUM, FLAGS, open_evidence, serve
 from uihelpers import ROOT, STAFF_PASSWORD, FakeLlm, Reply, tiny_manual
 
 from manualrag.conversations import Conversations
@@ -170,14 +170,12 @@ def test_streamed_answer_with_figure_then_citation(page: Any, served: dict[str, 
     assert lag < 1.0, f"the first token should show within 1 s of the engine's, took {lag:.2f} s"
     _shot(page, "ui-answer.png")
 
-    page.get_by_role("button", name="p200-controller.pdf p.2").first.click()
-    page.get_by_text("Page 2 of 7").wait_for(timeout=30_000)
+    open_evidence(page, page.get_by_role("button", name="p200-controller.pdf p.2"), "Page 2 of 7")
     page.get_by_text("outlined in red").wait_for()
     _shot(page, "ui-citation.png")
     page.get_by_role("button", name="Next page").click()
     page.get_by_text("Page 3 of 7").wait_for(timeout=30_000)
-    page.get_by_role("button", name="Figure 2-1, p.2").first.click()
-    page.get_by_text("Show it on the page").wait_for(timeout=30_000)
+    open_evidence(page, page.get_by_role("button", name="Figure 2-1, p.2"), "Show it on the page")
     _shot(page, "ui-figure.png")
 
     # Hostile markdown and HTML in an answer: shown as text, never loaded, linked or run.

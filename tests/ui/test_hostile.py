@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserhelpers import CHROMIUM, ask, chat_text, chromium, guard, open_app, serve, wait_answer
+from browserhelpers import (
+    CHROMIUM,
+    ask,
+    chat_text,
+    chromium,
+    guard,
+    open_app,
+    open_evidence,
+    serve,
+    wait_answer,
+)
 from uihelpers import STAFF_PASSWORD, FakeLlm, Reply
 
 from rag.prompts import SYSTEM_PROMPT
@@ -254,11 +264,11 @@ def test_hostile_manual_and_answer_are_inert_in_the_browser(
         _assert_inert(page, outside, dialogs, "the answer")
 
         # The evidence: the cited page, then the cited figure with its hostile caption.
-        page.get_by_role("button", name=re.compile(r"hostile-pump\.pdf p\.1")).first.click()
-        page.get_by_text("Page 1 of 3").wait_for(timeout=30_000)
+        cited_page = page.get_by_role("button", name=re.compile(r"hostile-pump\.pdf p\.1"))
+        open_evidence(page, cited_page, "Page 1 of 3")
         _assert_inert(page, outside, dialogs, "the page viewer")
-        page.get_by_role("button", name=re.compile(r"Figure 1-1, p\.2")).first.click()
-        page.get_by_text("Show it on the page").wait_for(timeout=30_000)
+        cited_figure = page.get_by_role("button", name=re.compile(r"Figure 1-1, p\.2"))
+        open_evidence(page, cited_figure, "Show it on the page")
         assert "evil.example/fig.png" in page.inner_text("body"), "the caption is shown as text"
         _assert_inert(page, outside, dialogs, "the figure viewer")
 
