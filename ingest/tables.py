@@ -61,12 +61,36 @@ def near_caption(caption: BBox, table: BBox) -> bool:
     return gap <= CAPTION_GAP
 
 
+RULE_WIDTH = 2.0  # points: an image this thin, and longer than RULE_MIN, is a drawn rule
+RULE_MIN = 5.0
+
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+def image_rules(page: pymupdf.Page) -> list[Segment]:
+    """Table rules some PDF writers draw as images: a one-pixel image stretched into a thin
+    line. The line finder sees only vector paths, so these are handed to it as lines (a
+    compiler manual's every option and instruction table is ruled this way)."""
+    lines: list[Segment] = []
+    for info in page.get_image_info():
+        x0, y0, x1, y1 = info["bbox"]
+        width, height = x1 - x0, y1 - y0
+        if min(width, height) > RULE_WIDTH or max(width, height) < RULE_MIN:
+            continue
+        if width >= height:
+            lines.append(((x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)))
+        else:
+            lines.append((((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)))
+    return lines
+
+
 def find_grids(page: pymupdf.Page, captions: Sequence[BBox] = ()) -> list[Grid]:
     """Table grids on the page; ``captions`` are boxes of "Table N" captions found on it."""
     # A ruled grid needs rules: most manual pages have none, and asking costs 0.17 s for
     # the 152 NEETS pages against 7.6 s for the line finder on all of them.
-    rules = sum(len(path["items"]) for path in page.get_cdrawings())
-    grids = [_grid(t) for t in page.find_tables(use_layout=False).tables] if rules >= 4 else []
+    drawn = image_rules(page)
+    rules = sum(len(path["items"]) for path in page.get_cdrawings()) + len(drawn)
+    grids = [_grid(t) for t in page.find_tables(use_layout=False, add_lines=drawn).tables] if rules >= 4 else []
     words = page_words(page)
     grids += [g for g in column_grids(words) if not any(overlap(g.bbox, o.bbox) for o in grids)]  # type: ignore[arg-type]
     missing = [c for c in captions if not any(near_caption(c, g.bbox) for g in grids)]

@@ -231,7 +231,9 @@ class ManualBuilder:
         return w
 
     def table_page(self, heading: str, intro: str, rows: list[list[str]], caption: str,
-                   fontname: str = "helv") -> PageWriter:
+                   fontname: str = "helv", rule_images: bool = False) -> PageWriter:
+        """A ruled table; with `rule_images`, each rule is a one-pixel image stretched into a
+        thin line, as some PDF writers draw them, and the page has no vector paths."""
         w = self.new_page()
         w.heading(heading)
         w.paragraph(intro)
@@ -245,8 +247,19 @@ class ManualBuilder:
                 rect = pymupdf.Rect(MARGIN + c * col_w, top + r * row_h, MARGIN + (c + 1) * col_w, top + (r + 1) * row_h)
                 shape.draw_rect(rect)
                 w.page.insert_text((rect.x0 + 4, rect.y0 + 14), cell, fontsize=9.5, fontname=fontname)
-        shape.finish(color=(0, 0, 0), width=0.8)
-        shape.commit()
+        if rule_images:
+            pixel = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, 1, 1), False)
+            pixel.clear_with(0)
+            left, right, bottom = MARGIN, MARGIN + len(rows[0]) * col_w, top + len(rows) * row_h
+            for r in range(len(rows) + 1):
+                y = top + r * row_h
+                w.page.insert_image(pymupdf.Rect(left, y - 0.25, right, y + 0.25), pixmap=pixel, keep_proportion=False)
+            for c in range(len(rows[0]) + 1):
+                x = MARGIN + c * col_w
+                w.page.insert_image(pymupdf.Rect(x - 0.25, top, x + 0.25, bottom), pixmap=pixel, keep_proportion=False)
+        else:
+            shape.finish(color=(0, 0, 0), width=0.8)
+            shape.commit()
         w.y = top + len(rows) * row_h + 20
         if fontname == BROKEN_FONT:
             self.break_font_map(w.page)
