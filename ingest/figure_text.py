@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from ingest.labels import find_refs, parse_caption
-from ingest.spans import span_texts
+from ingest.spans import TEXT_FLAGS, span_texts
 
 Garbled = Callable[[str], bool]
 
@@ -65,14 +65,11 @@ def garble_check(threshold: float) -> Garbled:
     return lambda text: bool(is_garbled(text, threshold))
 
 
-TEXT_ONLY = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
-
-
 def text_blocks(page: pymupdf.Page) -> list[TextBlock]:
     blocks = []
     # Without image bytes: "dict" decodes every image of the page by default, and one
     # decompression bomb costs gigabytes and tens of seconds (tests/ingest/test_bad_inputs.py).
-    for block in page.get_text("dict", sort=True, flags=TEXT_ONLY)["blocks"]:
+    for block in page.get_text("dict", sort=True, flags=TEXT_FLAGS)["blocks"]:
         lines, size = [], 0.0
         for line in block.get("lines", ()):
             text = "".join(span_texts(line["spans"])).strip()

@@ -27,7 +27,7 @@ from ingest import figure_text as ft
 from ingest.drawings import vector_regions
 from ingest.layout import LayoutModel
 from ingest.ocr import OcrEngine
-from ingest.spans import span_texts
+from ingest.spans import TEXT_FLAGS, span_texts
 from manualrag.settings import IngestSettings
 from manualrag.types import Figure, OcrLine, Page
 
@@ -388,7 +388,7 @@ def _vector_labels(page: pymupdf.Page, rect: pymupdf.Rect, cap: ft.Caption | Non
     lines = []
     # Glyph boxes of the last row often poke past a frame: read a little beyond it.
     for block in page.get_text("dict", clip=rect + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD),
-                               flags=ft.TEXT_ONLY)["blocks"]:
+                               flags=TEXT_FLAGS)["blocks"]:
         for line in block.get("lines", ()):
             text = " ".join("".join(span_texts(line["spans"])).split())
             box = pymupdf.Rect(line["bbox"])  # line boxes overlap: judge by the centre

@@ -15,7 +15,9 @@ from manualrag.types import BBox
 
 Word = tuple[float, float, float, float, str]  # x0, y0, x1, y1, text in PDF points
 
-_TEXT_FLAGS = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+# Image bytes are not needed; ligatures are spelled out ("ﬁle" reads "file"), or a search
+# or a check for "file" misses every word a typesetter joined.
+TEXT_FLAGS = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES & ~pymupdf.TEXT_PRESERVE_LIGATURES
 
 # A footnote mark set in superscript after a word or a stop ("Lock¹⁵", "Guard™", "warranty.¹³"):
 # glued to the word it hides it from search ("Lock15"), and it is no number of the text.
@@ -48,7 +50,7 @@ def page_words(page: pymupdf.Page, clip: pymupdf.Rect | BBox | None = None) -> l
     """``page.get_text("words")`` (x0, y0, x1, y1, text), with superscripts read as
     ``span_texts`` reads them: a footnote mark ends the word, an exponent is raised."""
     words: list[Word] = []
-    raw = page.get_text("rawdict", clip=clip, flags=_TEXT_FLAGS)
+    raw = page.get_text("rawdict", clip=clip, flags=TEXT_FLAGS)
     for block in raw["blocks"]:
         for line in block.get("lines", ()):
             for span in line["spans"]:

@@ -16,7 +16,7 @@ import pymupdf
 
 from ingest import tables
 from ingest.labels import parse_caption
-from ingest.spans import span_texts
+from ingest.spans import TEXT_FLAGS, span_texts
 from ingest.textcheck import CHAPTER, LIST_ITEM, join_lines, letter_tokens
 from manualrag.types import BBox, BlockKind
 
@@ -25,7 +25,6 @@ _CAPTION_SEP = re.compile(
     r"^\s*(?:fig(?:ure)?|table)\.?\s+[A-Z]{0,3}-?\d+(?:\s*[-–—.]\s*\d+)?[a-z]?\s*[.:—–]", re.IGNORECASE
 )
 _ADMONITION = {"WARNING", "CAUTION", "NOTE", "DANGER", "NOTICE", "IMPORTANT"}
-_TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES  # image bytes are not needed here
 
 
 @dataclass(slots=True)
@@ -34,6 +33,7 @@ class Line:
     text: str
     spans: list[tuple[str, float, bool, str]]  # font, size, bold, text
     decoded: bool = False  # junk-font spans decoded to real text (ingest.font_decode)
+    code: bool = False  # set mostly in a monospaced font: a line of code keeps its line
 
 
 @dataclass(slots=True)
@@ -152,11 +152,11 @@ def unspace(chars: Sequence[dict]) -> str:
 
 
 def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
-    raw = page.get_text("dict", sort=True, flags=_TEXT_FLAGS)
+    raw = page.get_text("dict", sort=True, flags=TEXT_FLAGS)
     if any(_SPACED.search("".join(s["text"] for s in line["spans"]))
            for block in raw["blocks"] for line in block.get("lines", ())):
         # The same blocks and lines with each character's box, to find the word breaks.
-        raw = page.get_text("rawdict", sort=True, flags=_TEXT_FLAGS)
+        raw = page.get_text("rawdict", sort=True, flags=TEXT_FLAGS)
         for block in raw["blocks"]:
             for line in block.get("lines", ()):
                 for span in line["spans"]:
@@ -173,7 +173,8 @@ def text_drafts(page: pymupdf.Page, exclude: Sequence[BBox]) -> list[Draft]:
                      for s, text in zip(line["spans"], span_texts(line["spans"])) if text]
             text = " ".join(line.get("unspaced", "".join(s[3] for s in spans)).split())
             if text and not mostly_inside(tuple(line["bbox"]), exclude):
-                lines.append(Line(tuple(line["bbox"]), text, spans))
+                mono = sum(len(s["text"].strip()) for s in line["spans"] if s["flags"] & pymupdf.TEXT_FONT_MONOSPACED)
+                lines.append(Line(tuple(line["bbox"]), text, spans, code=mono * 2 > len(text.replace(" ", ""))))
         if lines:
             draft = Draft(lines)
             if not furniture(draft.bbox, draft.text, page.rect.height):
@@ -194,7 +195,7 @@ def body_font_size(doc: pymupdf.Document) -> float:
         step = max(doc.page_count // 16, 1)
         sizes: Counter[float] = Counter()
         for number in range(0, doc.page_count, step):
-            for block in doc.load_page(number).get_text("dict", flags=_TEXT_FLAGS)["blocks"]:
+            for block in doc.load_page(number).get_text("dict", flags=TEXT_FLAGS)["blocks"]:
                 for line in block.get("lines", ()):
                     for span in line["spans"]:
                         if not is_bold(span):
@@ -229,13 +230,49 @@ def ocr_kind(text: str) -> BlockKind:
     return "heading" if short and CHAPTER.match(text) else "text"
 
 
+# A line that ends this close to its paragraph's right edge is full: the text wraps on.
+FULL_LINE_SLACK = 3.0  # points
+LINE_PITCH = 1.6  # font sizes from one line's top to the next's, at most, in a paragraph
+WRAPPED_LINE_WORDS = 5  # a line of fewer words is a name or an item, not wrapped prose
+_SENTENCE_CLOSED = re.compile(r"[.!?:;]['\")\]]*$")
+
+
+def wraps_on(prev: Draft, d: Draft) -> bool:
+    """Whether `d` goes on with the sentence `prev` breaks off: `prev`'s last line is full
+    and stops mid-sentence (or mid-word, hyphenated), and `d` starts on the next line,
+    level or indented. MuPDF makes a new block where the indent changes, so an entry with a
+    hanging indent ("TNOM=x resets the nominal ... The de- / fault value is 27 C") came
+    apart at its first line, and its value lost the name it belongs to."""
+    last, first = prev.lines[-1], d.lines[0]
+    size = prev.size
+    right = max(ln.bbox[2] for ln in [*prev.lines, *d.lines])
+    return (
+        abs(d.size - size) <= 0.3
+        and 0.5 * size <= first.bbox[1] - last.bbox[1] <= LINE_PITCH * size  # the next line down
+        and last.bbox[2] >= right - FULL_LINE_SLACK
+        and len(last.text.split()) >= WRAPPED_LINE_WORDS
+        and first.bbox[0] >= prev.bbox[0] - 1.0
+        and first.bbox[0] < last.bbox[2]
+        and not _SENTENCE_CLOSED.search(last.text)
+        # Mid-word, or mid-sentence: a list of short items ("Single exhaust" under
+        # "Roof-mounted shark-fin antenna") has each start with a capital.
+        and (last.text.endswith("-") or first.text[:1].islower())
+        and not LIST_ITEM.match(first.text)
+        and not (last.code or first.code)
+    )
+
+
 def merge_runs(drafts: list[Draft]) -> list[Draft]:
-    """Join a caption with its continuation lines, and stacked headings where the later one
-    is as big or bigger ("CHAPTER 2" over "WIRING TECHNIQUES" is one title, not two levels)."""
+    """Join a caption with its continuation lines, stacked headings where the later one
+    is as big or bigger ("CHAPTER 2" over "WIRING TECHNIQUES" is one title, not two levels),
+    and a paragraph with the lines it wraps onto in another block (``wraps_on``)."""
     out: list[Draft] = []
     for d in drafts:
         prev = out[-1] if out else None
         if prev is not None and not prev.ocr and not d.ocr:
+            if prev.kind == "text" and d.kind == "text" and not prev.garbled and not d.garbled and wraps_on(prev, d):
+                prev.lines += d.lines
+                continue
             gap = d.bbox[1] - prev.bbox[3]
             same_style = abs(d.size - prev.size) <= 0.3 and d.bold == prev.bold
             if (

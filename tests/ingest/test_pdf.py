@@ -522,3 +522,61 @@ def test_a_spec_table_without_rules_is_read_by_its_columns(tmp_path: Path, cfg: 
     prose = " ".join(b.text for b in spec.blocks if b.kind != "table")
     assert "five-year corrosion warranty" in prose, "the prose between names and rows is still text"
     assert not any(b.kind == "table" for b in scattered.blocks), "numbers on a map are not a table"
+
+
+def test_a_table_ruled_with_stretched_images_is_a_table(tmp_path: Path, cfg: IngestSettings) -> None:
+    m = ManualBuilder()
+    m.table_page("Instruction summary", "The instructions of the 12-bit core.",
+                 [["Syntax", "Description"], ["CLRW", "Write zero to W"], ["CLRWDT", "Reset watchdog timer"],
+                  ["SLEEP", "Enter sleep mode"]], "", rule_images=True)  # no caption: no layout model
+    doc = pymupdf.open(m.save(tmp_path / "image-rules.pdf"))
+    assert not doc[0].get_cdrawings() and len(doc[0].get_image_info()) == 8, "rules must be images only"
+    page = read_page(doc, 1, cfg, None)
+    tables = [b.text for b in page.blocks if b.kind == "table"]
+    assert len(tables) == 1, page.blocks
+    assert "| CLRWDT | Reset watchdog timer |" in tables[0].splitlines(), "each row keeps its cells together"
+
+
+
+def test_a_hanging_indent_entry_stays_one_paragraph(tmp_path: Path, cfg: IngestSettings) -> None:
+    """An option list with hanging indents: MuPDF starts a block where the indent changes,
+    which cut each entry after its first line."""
+    entry = "padding-left:28pt;text-indent:-28pt;text-align:justify;font-family:serif;font-size:10pt;margin:0 0 12pt 0"
+    item = "padding-left:28pt;font-family:serif;font-size:10pt;margin:0"
+    html = (f'<p style="{entry}">GAIN=x sets the loop gain the controller starts from after a reset or a power '
+            "failure. The default value is 4.5 (unitless). GAIN can be overridden by the tuning wizard on the front "
+            "panel of the controller.</p>"
+            f'<p style="{entry}">Every controller kit comes with these parts in the box, packed in one bag:</p>'
+            f'<p style="{item}">Mounting bracket</p><p style="{item}">Spare fuse</p>'
+            # A line of code that goes on indented is code's own layout: it keeps its line.
+            '<p style="font-family:monospace;font-size:9pt;margin:12pt 0 0 0">dict(type = \'Resize\', size = (13, 8),</p>'
+            '<p style="font-family:monospace;font-size:9pt;margin:0;padding-left:20pt">keep=True)]</p>')
+    doc = pymupdf.open()
+    doc.new_page(width=A4[0], height=A4[1]).insert_htmlbox(pymupdf.Rect(MARGIN, 80, 300, 400), html)
+    blocks = [b for b in doc[0].get_text("dict")["blocks"] if b.get("lines")]
+    assert "".join(s["text"] for s in blocks[0]["lines"][-1]["spans"]).startswith("GAIN=x"), \
+        "MuPDF must split the entry at its indent for this test to mean anything"
+    path = tmp_path / "options.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        read = [b.text for b in read_page(reopened, 1, cfg, None).blocks]
+    gain = next(t for t in read if t.startswith("GAIN=x"))
+    assert "The default value is 4.5 (unitless)." in gain and gain.endswith("front panel of the controller."), read
+    assert any(t.startswith("Every controller kit") and t.endswith("packed in one bag:") for t in read), read
+    assert not any("one bag: Mounting" in t for t in read), "items under a line that ends its sentence stay apart"
+    assert "keep=True)]" in read and not any("8), keep" in t for t in read), read
+
+
+def test_ligatures_are_spelled_out(tmp_path: Path, cfg: IngestSettings) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1])
+    page.insert_htmlbox(pymupdf.Rect(MARGIN, 80, 400, 200),
+                        '<p style="font-family:serif">Write the configuration to the flash file first.</p>')
+    assert "\ufb01" in page.get_text(flags=pymupdf.TEXTFLAGS_TEXT), "the typesetter must join fi for this test to mean anything"
+    path = tmp_path / "ligatures.pdf"
+    doc.save(path)
+    with pymupdf.open(path) as reopened:
+        read = " ".join(b.text for b in read_page(reopened, 1, cfg, None).blocks)
+        words = [w[4] for w in page_words(reopened[0])]
+    assert "Write the configuration to the flash file first." in read, read
+    assert "configuration" in words and "file" in words, words
