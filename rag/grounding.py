@@ -466,7 +466,9 @@ def unsupported_names(answer: str, evidence: Sequence[str], question: str = "") 
 # Words an answer adds around the facts without inventing any ("because", "yes").
 # Taken out of terms, so kept as terms. Not "because": a reason the model words itself is
 # where it invents (counted as glue, it let an invented reason through on a dev set).
-GLUE = frozenset(terms("cannot yes up down also only approximately"))
+# So are function words the stop list keeps for search ("some", "being", "may"): a
+# grounded answer that says "some tools may" invented no fact.
+GLUE = frozenset(terms("cannot yes up down also only approximately some being may might must each both very other"))
 # A draft with at least this many content words that no source nor the question has,
 # making up at least this share of its content words, is not grounded: a small model
 # copies; grounded answers add inflections and glue, invented ones whole phrases.
@@ -523,6 +525,10 @@ def question_codes(question: str) -> list[str]:
 
 
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
+# A name as a question writes it: a capitalised word, or an acronym or option name of three
+# capitals or more ("GMAX", "NSN"), which a manual that has it spells the same way.
+_QUESTION_NAME = re.compile(rf"{_NAME.pattern}|\b[A-Z]{{3,}}\b")
+_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 
 
 def question_names(question: str) -> list[list[str]]:
@@ -535,9 +541,11 @@ def question_names(question: str) -> list[list[str]]:
     openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     if any(m.group(0).lower() in STOP and m.start() not in openers for m in _CAPITALISED.finditer(question)):
         return []  # "Do", "The" capitalised mid-sentence: title case
+    words = _WORD.findall(question)
+    shouted = sum(w.isupper() for w in words) * 2 >= len(words)  # a question typed in capitals
     runs: list[list[tuple[int, str]]] = []
     end: int | None = None  # where the run being built ends; None after a word that is no name
-    for match in _NAME.finditer(question):
+    for match in (_NAME if shouted else _QUESTION_NAME).finditer(question):
         word = match.group(0)
         if word.lower() in STOP or word.lower() in _NOT_NAMES:
             end = None

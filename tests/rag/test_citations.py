@@ -196,6 +196,7 @@ def test_cite_by_overlap(answer: str, expected: str) -> None:
     [
         ("Use a 20 AMP fuse for F1 [1].", []),  # copied from the source
         ("Yes, F1 takes a 20 AMP fuse because the table says so [1].", []),  # glue words only
+        ("Replace F1 with a 20 AMP fuse; some may each be other fuse wires [1].", []),  # function words
         ("The ground wire of the pump is green and yellow [1].", ["green", "ground", "pump", "yellow"]),
     ],
 )

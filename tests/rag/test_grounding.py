@@ -153,6 +153,9 @@ def test_question_names_are_runs_of_capitalised_words() -> None:
     # Openers ("Is", "Answer", "Which") and question words are no names.
     assert question_names("Green wires: where do they go?") == []
     assert question_names("How Do I Descale The Coffee Machine?") == [], "title case names nothing"
+    # Acronyms and option names of three capitals or more, unless the whole question shouts.
+    assert question_names("What is the default of the GMAX option on the DC sweep?") == [["GMAX"]]
+    assert question_names("WHAT IS THE GMAX OPTION FOR?") == []
 
 
 def test_a_number_is_vouched_for_only_by_a_line_on_the_same_subject() -> None:

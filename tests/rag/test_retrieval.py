@@ -119,6 +119,10 @@ def test_what_no_manual_mentions_is_not_covered(library: Engine) -> None:
     # Station"); a capitalised word opening the question is no name.
     assert not_covered("What oil does the Hydraulic Station take?", ["hydraulic-unit.pdf"]) == []
     assert not_covered("Pressure of the relief valve?", ["hydraulic-unit.pdf"]) == []
+    # An acronym or option name in capitals is a name too: the manual grades its oil by ISO,
+    # and has no NLGI grade.
+    assert not_covered("Which ISO grade of oil does it take?", ["hydraulic-unit.pdf"]) == []
+    assert not_covered("Which NLGI grade of grease does it take?", ["hydraulic-unit.pdf"]) == ["NLGI"]
     # A figure no record carries and no text mentions; figure 2-4 is the manual's circuit.
     assert not_covered("What does figure 8-3 show?", ["hydraulic-unit.pdf"]) == ["Figure 8-3"]
     assert not_covered("What does fig. 2-4 show?", ["hydraulic-unit.pdf"]) == []
