@@ -217,6 +217,19 @@ _NAMED_PART = re.compile(r"(?=.*[^\W\d_])[\w-]{2,}")
 _LINE_BREAK_IN_PATH = re.compile(r"(?<=[./])\s+")
 
 
+# A command-line option ("-n", "--fill"): a user types it as written. A typesetter's "–fill"
+# (an en or em dash for two hyphens) in a source is the same option; an answer's options are
+# read in hyphens only, so a dash between words of its prose is no option.
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_TYPESET_OPTION = re.compile(r"(?<![\w-])[–—](?=[A-Za-z])")
+
+
+def options(text: str, typeset: bool = False) -> list[str]:
+    """The command-line options in `text`, in order; with `typeset`, also those a dash
+    opens (a source's "–fill" reads "--fill")."""
+    return _OPTION.findall(_TYPESET_OPTION.sub("--", text) if typeset else text)
+
+
 def identifiers(text: str) -> list[str]:
     """The file, path and module names in `text`, in order."""
     out = []
@@ -372,6 +385,9 @@ def unsupported_values(
     for name in names:
         if name.lower() not in said and name not in missing:
             missing.append(name)
+    flags = options(text)
+    given = set(options("\n".join([*lines, question]), typeset=True)) if flags else set()
+    missing += [flag for flag in dict.fromkeys(flags) if flag not in given and flag not in missing]
     return missing
 
 
@@ -493,8 +509,8 @@ _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 def restates_question(answer: str, question: str) -> bool:
     """True when the answer says nothing the question didn't (every content word of it is
     the question's). A yes or a no is an answer, however short."""
-    if _YES_NO.match(answer) or not question.strip():
-        return False
+    if _YES_NO.match(answer) or not question.strip() or set(options(answer)) - set(options(question)):
+        return False  # an option the answer names ("--fill" for "which option fills?") is an answer
     said = terms(_KEY.sub(" ", answer)) - GLUE
     return bool(said) and said <= terms(question)
 

@@ -10,6 +10,7 @@ from rag.grounding import (
     check_draft,
     counted,
     identifiers,
+    options,
     keyword_query,
     question_names,
     spells_code,
@@ -60,6 +61,20 @@ def test_a_file_or_module_path_must_be_in_a_source_as_written(strictness: str) -
     assert identifiers("and/or 10/100/1000 e.g. 3.5 v2.18.0 a/b/c pump.drivers.SoftStarter") == [
         "pump.drivers.SoftStarter"
     ]
+
+
+@pytest.mark.parametrize("strictness", ["strict", "values"])
+def test_a_command_line_option_must_be_in_a_source_as_written(strictness: str) -> None:
+    # The typesetter printed "--purge" as "–purge" (an en dash).
+    evidence = ["[1] page 42\n-p <days>: Long option: –purge <days>; Meaning: Delete logs older than <days>"]
+    question = "Which option deletes old logs?"
+    for draft in ("Use -p <days> [1].", "Use `--purge <days>` [1]."):
+        assert check_draft(draft, evidence, question, strictness).grounded, draft
+    for invented in ("-purge", "--delete-logs"):
+        assert check_draft(f"Use `{invented} <days>` [1].", evidence, question, strictness).unsupported == [invented]
+    assert options("a -n flag, x-y, - item, -10 V, a—b") == ["-n"], "no hyphenated word, list mark, number or dash"
+    # An option named by the question's own word is an answer, not a restatement.
+    assert not check_draft("Use --purge [1].", evidence, "Which option purges old logs?", strictness).restated
 
 
 def test_keyword_query_is_bounded_and_keeps_codes() -> None:
