@@ -223,7 +223,8 @@ def _join_row(row: list[OcrLine]) -> str:
 
 
 def _read(ocr: OcrEngine, png: bytes) -> tuple[str, list[OcrLine]]:
-    lines = [line for line in ocr.read(png) if len(line.text.strip()) > 1]  # stray marks
+    # A diagram's labels may run up its side (turned): a page's text does not.
+    lines = [line for line in ocr.read(png, turned=True) if len(line.text.strip()) > 1]  # stray marks
     return _rows(lines), lines
 
 

@@ -38,8 +38,10 @@ class OcrEngine(ABC):
     name: str
 
     @abstractmethod
-    def read(self, png: bytes) -> list[OcrLine]:
-        """Text lines found in the image, in reading order (top to bottom, left to right)."""
+    def read(self, png: bytes, turned: bool = False) -> list[OcrLine]:
+        """Text lines found in the image, in reading order (top to bottom, left to right).
+        With `turned`, lines set sideways or upside down are turned upright before they are
+        read: a diagram prints a resistor's "3.9K RCOLLECTOR" up its side."""
 
     def read_line(self, png: bytes) -> str:
         """The text of an image that is one line of text (a crop of a line whose place is
@@ -50,6 +52,27 @@ class OcrEngine(ABC):
 def _decode(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as img:
         return np.asarray(img.convert("RGB"))
+
+
+Box = tuple[float, float, float, float]
+
+
+def _detected(result) -> list[tuple[Box, str, float]]:  # type: ignore[no-untyped-def]
+    """RapidOCR's lines: each bounding box (rounded, so the same box matches across two
+    reads of an image), text and score."""
+    out = []
+    boxes = result.boxes if result.boxes is not None else []
+    for box, text, score in zip(boxes, result.txts or (), result.scores or (), strict=False):
+        xs, ys = [float(p[0]) for p in box], [float(p[1]) for p in box]
+        out.append(((round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)),
+                    str(text).strip(), float(score)))
+    return out
+
+
+def _standing(box: Box) -> bool:
+    """Taller than wide by half again: a line set sideways (how RapidOCR decides to lay a
+    crop down before reading it)."""
+    return box[3] - box[1] >= 1.5 * (box[2] - box[0])
 
 
 def _reading_order(lines: list[OcrLine]) -> list[OcrLine]:
@@ -72,7 +95,7 @@ class RapidOcrEngine(OcrEngine):
             raise OcrUnavailable(f"RapidOCR is not installed ({err}); reinstall manualrag") from err
         params = {
             "Global.log_level": "error",
-            # Manual pages and diagrams are upright: the angle classifier costs ~14% and finds nothing.
+            # Pages are upright: the angle classifier runs only on diagrams (``turned``).
             "Global.use_cls": False,
             "Det.limit_type": "max",
             "Det.limit_side_len": DET_MAX_SIDE,
@@ -86,20 +109,23 @@ class RapidOcrEngine(OcrEngine):
         # The ONNX sessions are not documented as re-entrant; one read at a time.
         self._lock = threading.Lock()
 
-    def read(self, png: bytes) -> list[OcrLine]:
+    def read(self, png: bytes, turned: bool = False) -> list[OcrLine]:
         image = _decode(png)
         with self._lock:
             # Flags passed on every call: RapidOCR keeps the last call's flags as its own.
             result = self._engine(image, use_det=True, use_cls=False, use_rec=True)
-        boxes = result.boxes if result.boxes is not None else []
-        lines = []
-        for box, text, score in zip(boxes, result.txts or (), result.scores or (), strict=False):
-            text = str(text).strip()
-            if not text or float(score) < MIN_CONFIDENCE:
-                continue
-            xs = [float(p[0]) for p in box]
-            ys = [float(p[1]) for p in box]
-            lines.append(OcrLine(text, (min(xs), min(ys), max(xs), max(ys)), float(score)))
+            read = _detected(result)
+            if turned and any(_standing(box) for box, _, _ in read):
+                # A line the detector finds standing up is laid down one way before it is
+                # read; upside down, "RCOLLECTOR 3.9K" up a resistor came out "RCO 39K".
+                # The angle classifier turns such lines round. It is asked only for
+                # standing lines: on level ones it now and then turned a right reading
+                # upside down ("MS 3567 AND MS 356$ PLASTIC" read "MS S").
+                again = {box: (text, score) for box, text, score in
+                         _detected(self._engine(image, use_det=True, use_cls=True, use_rec=True))}
+                read = [(box, *again[box]) if _standing(box) and box in again and again[box][1] > score
+                        else (box, text, score) for box, text, score in read]
+        lines = [OcrLine(text, box, score) for box, text, score in read if text and score >= MIN_CONFIDENCE]
         return _reading_order(lines)
 
     def read_line(self, png: bytes) -> str:
@@ -136,10 +162,10 @@ class EasyOcrEngine(OcrEngine):
         )
         self._lock = threading.Lock()
 
-    def read(self, png: bytes) -> list[OcrLine]:
+    def read(self, png: bytes, turned: bool = False) -> list[OcrLine]:
         image = _decode(png)
         with self._lock:
-            results = self._reader.readtext(image)
+            results = self._reader.readtext(image, rotation_info=[90, 180, 270] if turned else None)
         lines = []
         for box, text, score in results:
             text = str(text).strip()

@@ -92,11 +92,11 @@ class _StageLogged:
         self._manual = manual
         self._started = False
 
-    def read(self, png: bytes):  # type: ignore[no-untyped-def]
+    def read(self, png: bytes, turned: bool = False):  # type: ignore[no-untyped-def]
         if not self._started:
             self._started = True
             logs.event(log, "ingest.stage", stage="ocr", manual=self._manual)
-        return self._engine.read(png)  # type: ignore[attr-defined]
+        return self._engine.read(png, turned)  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._engine, name)

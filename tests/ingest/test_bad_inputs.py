@@ -434,9 +434,9 @@ class Counting:
     calls = 0
     def __getattr__(self, name):
         return getattr(engine, name)
-    def read(self, png):
+    def read(self, png, turned=False):
         Counting.calls += 1
-        return engine.read(png)
+        return engine.read(png, turned)
 doc = pymupdf.open({str(pdf)!r})
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 blocks = [len(figure_text.text_blocks(doc[n])) for n in (1, 2)]

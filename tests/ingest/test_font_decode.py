@@ -152,9 +152,9 @@ class CountingOcr(OcrEngine):
     def __init__(self, inner: OcrEngine) -> None:
         self.inner, self.name, self.reads, self.lines = inner, inner.name, 0, 0
 
-    def read(self, png: bytes) -> list[OcrLine]:
+    def read(self, png: bytes, turned: bool = False) -> list[OcrLine]:
         self.reads += 1
-        return self.inner.read(png)
+        return self.inner.read(png, turned)
 
     def read_line(self, png: bytes) -> str:
         self.lines += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pymupdf
 import pytest
 from PIL import Image, ImageFilter
 
@@ -62,6 +63,33 @@ def test_easyocr_offline_reads_diagram(diagram: bytes, tmp_path: Path) -> None:
     lines = engine.read(diagram)
     found = _found(lines_to_text(lines))
     assert len(found) >= 4, f"expected at least 4 of {LABELS}, read {[line.text for line in lines]}"
+
+
+# A schematic prints each resistor's name and value up its side.
+SIDEWAYS = ["RCOLLECTOR 3.9K", "RBIAS2 24K", "REMITTER 1K"]
+
+
+@pytest.fixture(scope="module")
+def sideways() -> bytes:
+    doc = pymupdf.open()
+    page = doc.new_page(width=300, height=200)
+    for i, label in enumerate(SIDEWAYS):
+        page.draw_line((50 + i * 80, 20), (50 + i * 80, 180))
+        page.insert_text((60 + i * 80, 170), label, fontsize=11, fontname="helv", rotate=90)
+    return page.get_pixmap(dpi=144).tobytes("png")
+
+
+def test_rapidocr_reads_labels_turned_on_their_side(sideways: bytes) -> None:
+    engine = get_engine("rapidocr")
+    read = sorted(line.text for line in engine.read(sideways, turned=True))
+    assert read == sorted(SIDEWAYS), read
+
+
+def test_easyocr_reads_labels_turned_on_their_side(sideways: bytes, tmp_path: Path) -> None:
+    engine = EasyOcrEngine(tmp_path / "easyocr")
+    text = " ".join(line.text.upper() for line in engine.read(sideways, turned=True))
+    found = [label for label in SIDEWAYS if label.split()[0] in text]
+    assert len(found) >= 2, text
 
 
 def test_unknown_engine_is_a_clear_error() -> None:

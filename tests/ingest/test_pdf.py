@@ -376,7 +376,7 @@ class _BrokenOcr(OcrEngine):
 
     name = "broken"
 
-    def read(self, png: bytes) -> list[OcrLine]:
+    def read(self, png: bytes, turned: bool = False) -> list[OcrLine]:
         raise RuntimeError("onnxruntime session died")
 
 
