@@ -378,15 +378,14 @@ def unsupported_values(
             continue
         if code.lower() not in codes and code not in missing:
             missing.append(code)
-    # Inside what a source says, as written (a line break may have put a space after a dot
-    # or a slash): "drivers.SoftStarter" of "pump.drivers.SoftStarter".
-    names = identifiers(text)
-    said = _LINE_BREAK_IN_PATH.sub("", "\n".join([*lines, question]).lower()) if names else ""
-    for name in names:
-        if name.lower() not in said and name not in missing:
-            missing.append(name)
-    flags = options(text)
-    given = set(options("\n".join([*lines, question]), typeset=True)) if flags else set()
+    # A file, path or module name, and a command-line option, must be inside what a source
+    # says, as written (a line break may have put a space after a dot or a slash):
+    # "drivers.SoftStarter" of "pump.drivers.SoftStarter", "--fill" of "–fill".
+    names, flags = identifiers(text), options(text)
+    sources = "\n".join([*lines, question]) if names or flags else ""
+    said = _LINE_BREAK_IN_PATH.sub("", sources.lower())
+    missing += [name for name in dict.fromkeys(names) if name.lower() not in said and name not in missing]
+    given = set(options(sources, typeset=True))
     missing += [flag for flag in dict.fromkeys(flags) if flag not in given and flag not in missing]
     return missing
 
@@ -544,7 +543,7 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
 # A name as a question writes it: a capitalised word, or an acronym or option name of three
 # capitals or more ("GMAX", "NSN"), which a manual that has it spells the same way.
 _QUESTION_NAME = re.compile(rf"{_NAME.pattern}|\b[A-Z]{{3,}}\b")
-_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
+_LETTER_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 
 
 def question_names(question: str) -> list[list[str]]:
@@ -557,7 +556,7 @@ def question_names(question: str) -> list[list[str]]:
     openers = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     if any(m.group(0).lower() in STOP and m.start() not in openers for m in _CAPITALISED.finditer(question)):
         return []  # "Do", "The" capitalised mid-sentence: title case
-    words = _WORD.findall(question)
+    words = _LETTER_WORD.findall(question)
     shouted = sum(w.isupper() for w in words) * 2 >= len(words)  # a question typed in capitals
     runs: list[list[tuple[int, str]]] = []
     end: int | None = None  # where the run being built ends; None after a word that is no name
