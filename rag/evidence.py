@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
 from ingest.textcheck import ITEM_MARK, LIST_ITEM
-from rag.grounding import stem, terms, unit_spellings
+from rag.grounding import STOP, stem, terms, tokens, unit_spellings
 
 GAP = " […] "
 
@@ -31,6 +31,10 @@ _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", 
 # A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
 _ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
+# A numbered item's own number, and a number closing it that is the next item's ("1. Little
+# Rock AR01 2.": split at full stops, a run of items leaves each number on the item before).
+_OPENING_NUMBER = re.compile(r"(\d{1,2})[.)]\s")
+_CLOSING_NUMBER = re.compile(r"\s(\d{1,2})[.)]$")
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
 # ("APPLY GRAPHITE / GREASE TO THREADS / BEFORE ASSEMBLY"), and a line alone is
 # half a phrase. Longer label lists (a wiring diagram, a symbol chart) go line by line.
@@ -175,10 +179,20 @@ def split_units(
             if _STEP_NUMBER.fullmatch(sentence) or (sentence.endswith(":") and len(pending) < 200):
                 pending += sentence + " "
                 continue
-            add(pending + sentence)
-            pending = ""
+            text, pending = _next_items_number(pending + sentence)
+            add(text)
     add(pending + notice)  # a notice heading that ends the text is kept as it is
     return SourceText(units, " ", "text", terms(about))
+
+
+def _next_items_number(text: str) -> tuple[str, str]:
+    """`text` without the next item's number at its end, and that number ("" if none)."""
+    opening, closing = _OPENING_NUMBER.match(text), _CLOSING_NUMBER.search(text)
+    if opening and closing and int(closing.group(1)) == int(opening.group(1)) + 1:
+        before = tokens(text[: closing.start()])
+        if before and before[-1] not in STOP:  # "1. Set the dial to 2." states a value
+            return text[: closing.start()], closing.group(0).strip() + " "
+    return text, ""
 
 
 def _split_page(
@@ -376,7 +390,9 @@ def select(
 
     The first source (the best retrieval hit) is always shown, with its best unit, and
     so is any that `keep` marks (a figure a vision model will see as an image). A source
-    shown shows its fixed units (a table's title, a figure's heading).
+    shown shows its fixed units (a table's title, a figure's heading). A line is shown
+    once: a heading printed atop every page of a list would otherwise take, page after
+    page, the budget that the one line holding the code asked about needs.
     A word's weight is its inverse frequency among all the units, so "brass" counts
     and "pressure", in every line of a chapter on pressure, barely does. With `meaning`
     (the embedder's cosine of a unit to the question), a unit also scores for what it means
@@ -426,6 +442,7 @@ def select(
     fixed_cost = [sum(u.tokens for u in s.units if u.fixed) for s in chosen]
     owner = {id(u): i for i, s in enumerate(chosen) for u in s.units}
     opened: set[int] = set()
+    said: set[str] = set()  # lines shown, as words: a line repeated on another page says nothing new
     used = 0
 
     def open_source(i: int) -> None:
@@ -440,8 +457,9 @@ def select(
         nonlocal used
         i = owner[id(unit)]
         cost = unit.tokens + (0 if i in opened else fixed_cost[i])
-        if unit.keep or not force and used + cost > budget:
+        if unit.keep or not force and (used + cost > budget or _words(unit.text) in said):
             return
+        said.add(_words(unit.text))
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
@@ -535,11 +553,15 @@ def _worth_showing(
     # The same figure printed twice (a chapter summary repeats it) says nothing new.
     seen: set[str] = set()
     for i, source in enumerate(sources):
-        body = " ".join(" ".join(u.text for u in source.units).lower().replace("|", " ").split())
+        body = _words(" ".join(u.text for u in source.units))
         if body in seen and not forced[i]:
             kept[i] = False
         seen.add(body)
     return kept
+
+
+def _words(text: str) -> str:
+    return " ".join(text.lower().replace("|", " ").split())
 
 
 def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:

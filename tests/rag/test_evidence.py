@@ -147,8 +147,10 @@ def test_a_short_list_item_is_one_unit() -> None:
         "Settings of the soft starter: • ramp_time: Time to full voltage. The default setting is 8 seconds.",
         "• kick_start: Extra torque at start. It is off by default.",
     ], texts
-    run_together = split_units("1. Small pump P01 2. Large pump P02", "text", estimate_tokens).units
-    assert len(run_together) == 2, "items a line runs together are not one item"
+    run_together = [u.text for u in split_units("1. Small pump P01 2. Large pump P02", "text", estimate_tokens).units]
+    assert run_together == ["1. Small pump P01", "2. Large pump P02"], "items a line runs together are not one item"
+    assert [u.text for u in split_units("1. Set the dial to 2. Wait.", "text", estimate_tokens).units] == [
+        "1. Set the dial to 2.", "Wait."], "a step's value is not the next step's number"
     shown = _select("What is the default ramp_time of the soft starter?", body, "text", budget=40)
     assert "8 seconds" in shown, shown
 
@@ -342,3 +344,20 @@ def test_a_plain_table_in_one_block_is_read_as_rows() -> None:
     shown = _select(TINNING, page, "page", 70)
     for row in ("#20 - #16 65 Watts", "#14 & #12 100 Watts", "#10 & #8 200 Watts"):
         assert row in shown, shown
+
+
+def test_a_line_repeated_on_every_page_is_shown_once() -> None:
+    # A column heading printed atop each page of a long code list matches most of a
+    # question's words; shown once per page it would spend the budget that the one line
+    # holding the code asked for needs.
+    heading = "Service Region Branch Name Code"
+    pages = [
+        f"{heading}\n" + "\n".join(f"{n}. Branch office {region}{n:02d}" for n in range(1, 9))
+        for region in ("KX", "LM", "PR", "QT")
+    ]
+    pages[3] = pages[3].replace("Branch office QT05", "Harbor Point QT05")
+    splits = [split_units(body, "text", estimate_tokens) for body in pages]
+    shown = select("What is the service region branch name for code QT05?", splits, budget=40)
+    text = "\n".join(s for s in shown if s)
+    assert "Harbor Point QT05" in text, "the line with the code asked for is shown"
+    assert text.count(heading) == 1, "the heading every page repeats is shown once"
