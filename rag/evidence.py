@@ -33,6 +33,9 @@ _ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A numbered item's own number, and a number closing it that is the next item's ("1. Little
 # Rock AR01 2.": split at full stops, a run of items leaves each number on the item before).
+# A contents line's dot leader ("Level 0 . . . . . . 43"): a token a dot, it cost a
+# table of contents line forty tokens of the budget for the two words and the page it says.
+_LEADER = re.compile(r"[ \t]*(?:[.·…][ \t]?){4,}")
 _OPENING_NUMBER = re.compile(r"(\d{1,2})[.)]\s")
 _CLOSING_NUMBER = re.compile(r"\s(\d{1,2})[.)]$")
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines
@@ -119,7 +122,7 @@ def split_units(
     def add(
         text: str, fixed: bool = False, own_terms: str | None = None, context: set[str] | None = None, row: bool = False
     ) -> None:
-        text = text.strip()
+        text = _LEADER.sub(" … ", text).strip()
         if not text:
             return
         if estimate(text) > max_tokens:  # a run-on "sentence" (OCR without full stops)

@@ -361,3 +361,12 @@ def test_a_line_repeated_on_every_page_is_shown_once() -> None:
     text = "\n".join(s for s in shown if s)
     assert "Harbor Point QT05" in text, "the line with the code asked for is shown"
     assert text.count(heading) == 1, "the heading every page repeats is shown once"
+
+
+def test_a_contents_line_costs_its_words_not_its_dot_leader() -> None:
+    contents = "\n".join(f"2.{n} Section about item {n} " + ". " * 40 + f"{10 + n}" for n in range(1, 6))
+    units = split_units(contents, "page", estimate_tokens).units
+    assert all(u.tokens < 15 for u in units), [(u.text, u.tokens) for u in units]
+    assert any("2.3 Section about item 3 …" in u.text for u in units)
+    assert [u.text for u in split_units("Use ... to skip a step.", "text", estimate_tokens).units] == [
+        "Use ... to skip a step."], "an ellipsis is not a leader"
