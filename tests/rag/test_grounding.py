@@ -284,3 +284,12 @@ def test_a_value_from_a_line_about_something_else_is_not_the_answer() -> None:
              "Gage number 14: Diameter (mils): 64.0; Pounds per 1,000 ft.: 12.4")
     assert check_draft("1,000 feet of AWG 14 solid copper wire weighs 12.4 pounds [1].", [table],
                        "How much does 1,000 feet of AWG 14 solid copper wire weigh?").grounded
+
+
+@pytest.mark.parametrize("sign", ["°", "º", "˚", "◦", "∘"])
+def test_a_degree_sign_in_any_of_its_spellings(sign: str) -> None:
+    # LaTeX's $^\circ$ comes out of a PDF as a white bullet (U+25E6), a Word file's as an
+    # ordinal sign: "27 °C" in an answer is the manual's "27 ◦C".
+    evidence = [f"[1] page 296\nTNOM=x resets the nominal temperature. The default value is 27 {sign}C."]
+    assert unsupported_values("The default is 27 °C [1].", evidence) == []
+    assert unsupported_values("The default is 25 °C [1].", evidence) == ["25 °C"]
