@@ -31,11 +31,11 @@ _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", 
 # A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
 _ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
-# A numbered item's own number, and a number closing it that is the next item's ("1. Little
-# Rock AR01 2.": split at full stops, a run of items leaves each number on the item before).
 # A contents line's dot leader ("Level 0 . . . . . . 43"): a token a dot, it cost a
 # table of contents line forty tokens of the budget for the two words and the page it says.
 _LEADER = re.compile(r"[ \t]*(?:[.·…][ \t]?){4,}")
+# A numbered item's own number, and a number closing it that is the next item's ("1. Little
+# Rock AR01 2.": split at full stops, a run of items leaves each number on the item before).
 _OPENING_NUMBER = re.compile(r"(\d{1,2})[.)]\s")
 _CLOSING_NUMBER = re.compile(r"\s(\d{1,2})[.)]$")
 # A diagram's labels up to this many tokens are one unit: OCR splits a callout over lines

@@ -267,8 +267,9 @@ _RANGE = re.compile(
 
 def _values_text(text: str) -> str:
     """The text as the value checks read it: manuals write 200º C (an ordinal sign, a space)
-    or 27 ◦C (LaTeX's degree, a white bullet) as often as 200°C, and a range is spelled out, so an invented "2-4 days" is checked as
-    "2 days" and "4 days", and "12 to 24 volts" vouches for "12-24 V"."""
+    or 27 ◦C (LaTeX's degree, a white bullet) as often as 200°C, and a range is spelled
+    out, so an invented "2-4 days" is checked as "2 days" and "4 days", and "12 to 24
+    volts" vouches for "12-24 V"."""
     text = re.sub(r"[°º˚◦∘]\s*([CF])\b", r"°\1", text)
     return _RANGE.sub(lambda m: f"{m[1]} {m[3]} to {m[2]} {m[3]}", text)
 
