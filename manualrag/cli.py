@@ -220,8 +220,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"error: {final.error}", file=sys.stderr)
     print(final.text)
     if final.outcome == "withheld":
-        what = ", ".join(final.unsupported) or "only the question, restated"
-        print(f"(a draft answer was withheld: it stated what no source says: {what})")
+        if final.unsupported:
+            what = ", ".join(final.unsupported)
+            print(f"(a draft answer was withheld: it stated what no source says: {what})")
+        else:
+            print("(a draft answer was withheld: it did not answer the question)")
     elif final.not_covered:
         print(f"(not in the manuals searched: {', '.join(final.not_covered)})")
     if final.citations:

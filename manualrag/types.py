@@ -284,7 +284,7 @@ class Answer:
     # Values, units or codes in the answer that no source contains (likely invented):
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
-    restated: bool = False  # the draft only restated the question: withheld, like `unsupported`
+    restated: bool = False  # the draft answered nothing (restated the question, no count): withheld
     # Codes, names, figures and pages the question names that the manuals searched lack
     # (rag/retrieve.py not_covered): the embedded model was not asked, as whatever it said
     # of them would come from elsewhere.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
 from ingest.textcheck import ITEM_MARK, LIST_ITEM
-from rag.grounding import STOP, stem, terms, tokens, unit_spellings
+from rag.grounding import HOW_MANY, ITEM_NUMBER, STOP, stem, terms, tokens, unit_spellings
 
 GAP = " […] "
 
@@ -51,6 +51,10 @@ WHOLE_TABLE_TOKENS = 60
 # what it is in one sentence and gives its value in the next ("• max_boxes: Maximum number
 # of boxes. The default setting is 200."), and either sentence alone answers nothing.
 WHOLE_ITEM_TOKENS = 40
+# A list of up to this many tokens is shown whole for a "how many" question once one of its
+# items is shown: its items share few words with the question (the steps of "how many steps
+# to descale?" name the drip tray and the button), and a count needs every item.
+WHOLE_LIST_TOKENS = 200
 # A table printed without rules: its caption, then one short line per row ("#20 - #16 65
 # Watts") of at most this many words. find_tables sees no grid in it, and its rows share
 # few words with a question.
@@ -87,6 +91,8 @@ class Unit:
     # A row's key and (column name, value) pairs, to show only the columns a question names.
     key: str = ""
     columns: list[tuple[str, str]] = field(default_factory=list)
+    # For a count question: the list this unit is part of, its lead-in and every item.
+    members: list[Unit] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -431,6 +437,12 @@ def select(
             if not unit.anchored:
                 unit.score *= OFF_ANCHOR
 
+    if HOW_MANY.search(question):
+        for source in sources:
+            for run in _lists(source):
+                for unit in run:
+                    unit.members = run
+
     forced = [*keep, *[False] * len(sources)]
     kept = _worth_showing(sources, score, forced)
     chosen = [s for s, k in zip(sources, kept) if k]
@@ -466,6 +478,10 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
+        rest = [m for m in unit.members if not m.keep]
+        if rest and sum(m.tokens for m in rest) <= budget - used:
+            for member in rest:  # a count needs every item of the list
+                take(member, force=True)
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:
             take(max(matching, key=lambda r: r.score))
@@ -491,6 +507,9 @@ def select(
     units = [u for s in chosen for u in s.units if not u.fixed]
     rest = sorted((u for u in units if u.score > 0), key=lambda u: -u.score / math.sqrt(u.tokens))
     strong = max((u.score for u in units), default=0.0) / 2
+    for unit in rest:  # a count question's list that matches goes first: its items are the count
+        if unit.members and unit.score >= strong:
+            take(unit)
     for unit in rest:
         if unit.score >= strong:
             take(unit)
@@ -565,6 +584,80 @@ def _worth_showing(
 
 def _words(text: str) -> str:
     return " ".join(text.lower().replace("|", " ").split())
+
+
+# A unit that begins with a list item's mark.
+_ITEM_OPENING = re.compile(rf"^\s*(?:{ITEM_MARK}|-)\s")
+
+
+def _lists(source: SourceText) -> list[list[Unit]]:
+    """The lists among a source's units, each with its lead-in, up to WHOLE_LIST_TOKENS in
+    all: from the unit holding item "1." to the unit holding the last number that counts on
+    from it (2, 3, ...), with what lies between (an item's second sentence, its bulleted
+    sub-items) and the bulleted sub-items of the last; or a run of units that each open
+    with a bullet. Not a table's rows, nor a table's or figure's fixed lines. A list longer
+    than the cap is left out: shown in part, it would give a wrong count."""
+    if source.kind == "table":
+        return []
+    units = source.units
+    numbers = [[] if u.row or u.fixed else [int(n) for n in ITEM_NUMBER.findall(u.text)] for u in units]
+    bullets = [
+        not n and not (u.row or u.fixed) and bool(_ITEM_OPENING.match(u.text)) for u, n in zip(units, numbers)
+    ]
+    runs: list[list[Unit]] = []
+    for i, unit in enumerate(units):
+        if 1 not in numbers[i]:
+            continue
+        expect = _last_in_order(numbers[i][numbers[i].index(1) :]) + 1
+        last, cost, j = i, unit.tokens, i + 1
+        while j < len(units) and cost <= WHOLE_LIST_TOKENS and not units[j].row and 1 not in numbers[j]:
+            cost += units[j].tokens
+            if numbers[j] and numbers[j][0] == expect:
+                last, expect = j, _last_in_order(numbers[j]) + 1
+            j += 1
+        end = last + 1
+        while end < len(units) and bullets[end]:
+            end += 1  # the last item's sub-items
+        run = units[i:end]
+        # A list's first item comes with its lead-in: the words before its mark, or else the
+        # unit before it ("Diode SOA model parameters", "try these aids in order:").
+        opens = bool(_ITEM_OPENING.match(unit.text)) and numbers[i][0] == 1
+        if opens and i > 0 and not (units[i - 1].row or units[i - 1].fixed):
+            run.insert(0, units[i - 1])
+        whole = not _numbered_on(numbers, end, expect)
+        if last > i and whole and sum(u.tokens for u in run) <= WHOLE_LIST_TOKENS:
+            runs.append(run)
+    numbered = {id(u) for run in runs for u in run}
+    i = 0
+    while i < len(units):
+        j = i
+        while j < len(units) and bullets[j]:
+            j += 1
+        if j - i > 1 and i > 0 and not any(id(u) in numbered for u in units[i:j]):
+            runs.append(units[i - 1 : j])
+        i = max(j, i + 1)
+    return runs
+
+
+def _numbered_on(numbers: Sequence[Sequence[int]], start: int, expect: int) -> bool:
+    """Whether a unit from `start` on holds item number `expect` before any new "1.": the
+    list goes on past the cap."""
+    for found in numbers[start:]:
+        if 1 in found:
+            return False
+        if found and found[0] == expect:
+            return True
+    return False
+
+
+def _last_in_order(numbers: Sequence[int]) -> int:
+    """The last item number of the run `numbers` begins, each counting on by one from the
+    one before: "1.", "2.", a "5." of an item's own text, "3." give 3."""
+    last = numbers[0]
+    for n in numbers[1:]:
+        if n == last + 1:
+            last = n
+    return last
 
 
 def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:

@@ -15,6 +15,7 @@ technician would act on an invented torque; saying "not in the manuals" costs le
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -348,6 +349,7 @@ def unsupported_values(
                     title = named[-1]
                     heading = terms(line) if topical else set()
     given = _quantities(question)
+    listed = list_sizes(evidence, question, things) if things else set()
     asked = terms(question) - GLUE
     found = [_quantities(line) for line in lines]
     codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
@@ -365,7 +367,10 @@ def unsupported_values(
             if plain and things:
                 # The answer to "how many X": a line must state the number of X, not any
                 # number near the topic ("13 and 14" of a list's numbering is no count).
-                supported = _states(num, unit, given, set()) or any(num in tally for tally in tallies)
+                # A whole list under a lead-in on the question's subject states its count
+                # by its items ("1." to "5.").
+                stated = any(num in tally for tally in tallies) or num in listed
+                supported = _states(num, unit, given, set()) or stated
             else:
                 supported = _states(num, unit, given, _units_named(question)) or any(
                     _states(num, unit, line_values, named[i])
@@ -452,6 +457,86 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     return out
 
 
+# A list's items as a source shows them: numbered ("1.", "2)") after a space or a line's
+# start, or bulleted lines. A list cut by the prompt's budget shows "[…]" after its start.
+ITEM_NUMBER = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)](?=\s)", re.MULTILINE)
+_BULLET_LINE = re.compile(r"^\s*(?:[•▪●◦■]|[-*–](?=\s))")
+_BULLETS = re.compile(r"[•▪●◦■]")
+_CUT = "[…]"
+# The words before a list's first item that say what it lists: its lead-in or heading.
+LEAD_IN_WORDS = 12
+
+
+def _ends_whole(tail: str) -> bool:
+    """Whether a list's last item, `tail` (from its mark on), is its last: the source ends
+    there, or goes on past it to other text (a sentence or a line after the item's own)
+    before any "[…]". Items cut by the budget leave the "[…]" right after the last shown."""
+    cut = tail.find(_CUT)
+    return cut < 0 or bool(_AFTER_ITEM.search(tail[: cut].split(maxsplit=1)[-1]))
+
+
+# A sentence or a line after a list item's own first one: other text than the item.
+_AFTER_ITEM = re.compile(r"[.!?:]\s+\S|\n\s*[^\s[]")
+
+
+def _lists(block: str) -> list[tuple[int, str]]:
+    """The complete lists in a source, each as its number of items and the text before it:
+    a numbered run from 1 to its last number (a new "1." ends it), or a run of bulleted
+    lines. A run with "[…]" among its items, or right after its last, may have lost items
+    to the budget and is left out, and so is one whose next number stands elsewhere in
+    the source; a single item is no list."""
+    found: list[tuple[int, str]] = []
+    items = [(int(m[1]), m.start()) for m in ITEM_NUMBER.finditer(block)]
+    for i, (value, start) in enumerate(items):
+        if value != 1:
+            continue
+        size, last = 1, start
+        for later, at in items[i + 1 :]:
+            if later == 1:
+                break
+            if later == size + 1:
+                size, last = later, at
+        # An item numbered on from the last anywhere in the source (a list set in two
+        # columns comes out of the PDF second column first): the list is longer.
+        longer = any(value == size + 1 for value, _ in items)
+        if size > 1 and not longer and _CUT not in block[start:last] and _ends_whole(block[last:]):
+            found.append((size, block[:start]))
+    lines = block.splitlines()
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and _BULLET_LINE.match(lines[j]):
+            j += 1
+        if j > i:
+            size = sum(max(len(_BULLETS.findall(line)), 1) for line in lines[i:j])
+            cut = _CUT in "\n".join(lines[i - 1 : j + 1] if i else lines[: j + 1])
+            if size > 1 and not cut:
+                found.append((size, "\n".join(lines[:i])))
+        i = max(j, i + 1)
+    return found
+
+
+def list_sizes(evidence: Sequence[str], question: str, things: set[str]) -> set[str]:
+    """The sizes of the complete lists in `evidence` whose lead-in speaks of what the
+    question counts them in ("how many steps to descale" and a list after "To descale the
+    machine:"). The lead-in must share words of the question besides the counted thing,
+    two of them or half when it has fewer: every list under a column heading "Market Name"
+    would otherwise count markets, and every list after "Texas" the markets of any one
+    area of Texas."""
+    own = set().union(*(terms(t) for t in things)) if things else set()
+    # Where to look ("on pages 3 and 4") says nothing of what is listed: a catalog's list of
+    # a page's figures would count anything asked of that page.
+    words = terms(PAGE_REF.sub(" ", question)) - GLUE - own - {"many", "page"}
+    qualifiers = {t for t in words if not t[:1].isdigit() and t not in _NUMBER_WORDS}
+    sizes: set[str] = set()
+    for block in evidence:
+        for size, before in _lists(_KEY.sub(" ", block)):
+            lead_in = " ".join(tokens(PAGE_REF.sub(" ", before))[-LEAD_IN_WORDS:])
+            if len(terms(lead_in) & qualifiers) >= min(2, max(1, math.ceil(len(qualifiers) / 2))):
+                sizes.add(str(size))
+    return sizes
+
+
 def _states(num: str, unit: str, values: set[tuple[str, str]], named: set[str]) -> bool:
     """Whether a line with these values, naming these units, states `num` (with `unit`; ""
     for a bare number)."""
@@ -515,6 +600,22 @@ def restates_question(answer: str, question: str) -> bool:
     return bool(said) and said <= terms(question)
 
 
+# A count an answer states: digits, a number word, or the words for none and one.
+_ANY_COUNT = re.compile(
+    r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r"|no|none|single|both|once|twice)\b", re.IGNORECASE
+)
+
+
+def gives_no_count(answer: str, question: str) -> bool:
+    """True when a "how many" question gets an answer that states no number at all: a list
+    of items without their count, or the question's words back ("ngspice tries the
+    following convergence aids"). An item's own mark ("1.") is no count of the list."""
+    if not HOW_MANY.search(question):
+        return False
+    text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
+    return not _ANY_COUNT.search(text)
+
+
 # -- the verdict on a draft --------------------------------------------------------------------------
 
 # How strict the draft checks are. `strict` (the embedded 1.5B model): values, codes, plain
@@ -527,7 +628,9 @@ Strictness = Literal["strict", "values", "off"]
 @dataclass(slots=True)
 class Verdict:
     unsupported: list[str] = field(default_factory=list)  # what no source states
-    restated: bool = False  # the draft only restated the question
+    # The draft answers nothing: it only restated the question, or gave a "how many"
+    # question no count.
+    restated: bool = False
 
     @property
     def grounded(self) -> bool:
@@ -589,5 +692,6 @@ def check_draft(answer: str, evidence: Sequence[str], question: str, strictness:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:
             unsupported = unsupported_words(answer, evidence, question)
-    restated = strict and not unsupported and restates_question(answer, question)
+    no_answer = restates_question(answer, question) or gives_no_count(answer, question)
+    restated = strict and not unsupported and no_answer
     return Verdict(unsupported, restated)

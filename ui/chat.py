@@ -285,7 +285,7 @@ def render_answer(ctx: Ctx, turn: Turn) -> None:
         st.error(literal(answer.error, 400), icon=":material/error:")
     if answer.outcome == "withheld":
         st.caption(f":material/gpp_maybe: {OUTCOME_LABELS['withheld']}: "
-                   f"{literal(', '.join(answer.unsupported) or 'it only restated the question', 200)}")
+                   f"{literal(', '.join(answer.unsupported) or 'it did not answer the question', 200)}")
     elif answer.not_covered:
         st.caption(f":material/search_off: not in the manuals searched: {literal(', '.join(answer.not_covered), 200)}")
     _figures(ctx, turn)

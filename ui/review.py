@@ -131,7 +131,8 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
             + literal(", ".join(answer.unsupported))
         )
     if answer.restated:
-        st.warning("The model's draft was withheld: it only restates the question.")
+        st.warning("The model's draft was withheld: it does not answer the question (it only restates it, "
+                   "or gives a \"how many\" question no number).")
     for draft in answer.withheld_drafts:
         st.caption("An earlier draft, withheld (it stated what the lines shown lacked); the model was then "
                    "asked again from more of the pages, with the prompt below:")

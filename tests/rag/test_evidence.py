@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from rag.evidence import WHOLE_FIGURE_TOKENS, select, split_units, terms
+from rag.grounding import check_draft
 from rag.prompts import estimate_tokens
 
 TABLE = """Table 1-1.—Thermal Conductivities of Tube Materials
@@ -370,3 +371,29 @@ def test_a_contents_line_costs_its_words_not_its_dot_leader() -> None:
     assert any("2.3 Section about item 3 …" in u.text for u in units)
     assert [u.text for u in split_units("Use ... to skip a step.", "text", estimate_tokens).units] == [
         "Use ... to skip a step."], "an ellipsis is not a leader"
+
+
+DESCALING = """Descaling
+Limescale builds up in the boiler and slows the pump.
+Descale every three months, or when the descale light turns on.
+To descale the machine:
+1. Empty the drip tray and the capsule container.
+2. Fill the water tank with 0.5 litres of water and one sachet of descaler.
+3. Place a container of at least 1 litre under the coffee outlet.
+4. Press and hold the descale button for 3 seconds until the light flashes.
+5. When the tank is empty, rinse it and fill it with clean water.
+Warranty
+Damage caused by scale is not covered by the warranty."""
+
+
+@pytest.mark.parametrize("kind", ["text", "page"])
+def test_a_count_question_sees_the_whole_list(kind: str) -> None:
+    # The steps share few words with "how many steps to descale?": by words alone the
+    # budget goes to the steps that say "descale" and the count is lost.
+    question = "How many steps does it take to descale the machine?"
+    shown = _select(question, DESCALING, kind, 120)
+    assert all(f"{n}. " in shown for n in range(1, 6)), shown
+    assert check_draft("Descaling takes 5 steps [1].", [f"[1] page 4\n{shown}"], question).grounded
+    # Another question on the same page reads only the lines it matches.
+    shown = _select("Which light tells me to descale the machine?", DESCALING, kind, 40)
+    assert "3. Place a container" not in shown

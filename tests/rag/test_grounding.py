@@ -9,9 +9,11 @@ from rag.grounding import (
     MAX_KEYWORD_TERMS,
     check_draft,
     counted,
+    gives_no_count,
     identifiers,
     options,
     keyword_query,
+    list_sizes,
     question_names,
     spells_code,
     terms,
@@ -145,6 +147,27 @@ def test_the_question_vouches_for_what_it_says() -> None:
 def test_restating_the_question_is_no_answer() -> None:
     verdict = check_draft("The fuse handle resistance is shown [1].", EVIDENCE, "Which fuse handle resistance is shown?")
     assert verdict.restated and not verdict.grounded
+
+
+def test_a_count_question_answered_without_a_number_is_no_answer() -> None:
+    evidence = [
+        "[1] page 307\nThe DC solver tries these aids in order: 1. gmin stepping 2. source stepping "
+        "3. transient operating point"
+    ]
+    question = "How many convergence aids does the DC solver try?"
+    # The lead-in copied back, or the items without their count, answer nothing asked.
+    assert check_draft("It tries the following convergence aids, in order [1].", evidence, question).restated
+    assert not check_draft("It tries: 1. gmin stepping 2. source stepping [1].", evidence, question).grounded
+    listed = "It tries: 1. gmin stepping 2. source stepping [1]."
+    assert gives_no_count(listed, question), "an item's mark is no count"
+    assert check_draft("It tries 3 aids: gmin stepping, source stepping, transient operating point [1].",
+                       evidence, question).grounded
+    assert check_draft("It tries three aids [1].", evidence, question).grounded
+    assert not check_draft("It tries no aid [1].", evidence, question).restated, "none is a count"
+    # Another question needs no number.
+    assert check_draft("It tries gmin stepping first [1].", evidence, "Which aid does it try first?").grounded
+    # A strong model's answer is its own.
+    assert check_draft("It tries the following aids [1].", evidence, question, "values").grounded
 
 
 def test_sentence_openers_are_not_names() -> None:
@@ -293,3 +316,33 @@ def test_a_degree_sign_in_any_of_its_spellings(sign: str) -> None:
     evidence = [f"[1] page 296\nTNOM=x resets the nominal temperature. The default value is 27 {sign}C."]
     assert unsupported_values("The default is 27 °C [1].", evidence) == []
     assert unsupported_values("The default is 25 °C [1].", evidence) == ["25 °C"]
+
+
+def test_a_list_states_its_count_by_its_items() -> None:
+    steps = [
+        "[1] page 4, Descaling\nTo descale the machine: 1. Empty the drip tray. 2. Fill the tank with "
+        "descaler. 3. Place a cup under the spout. 4. Hold the descale button. 5. Rinse the tank.",
+        "[2] page 9, Cleaning\nTo clean the grinder: 1. Unplug the machine. 2. Brush the burrs.",
+    ]
+    question = "How many steps does descaling take?"
+    assert check_draft("Descaling takes 5 steps [1].", steps, question).grounded
+    assert check_draft("Descaling takes 4 steps [1].", steps, question).unsupported == ["4"]
+    # Another list in the same evidence counts another procedure.
+    assert check_draft("Descaling takes 2 steps [2].", steps, question).unsupported == ["2"]
+    box = ["[3] page 2, In the box\n• Headset\n• USB-C cable\n• Carrying case\n• Quick start guide"]
+    assert check_draft("The box holds 4 items [3].", box, "How many items come in the box?").grounded
+    # A list the budget cut ("[…]") may have lost items: its shown length is no count.
+    cut = ["[3] page 2, In the box\n• Headset\n• USB-C cable […] • Quick start guide"]
+    assert check_draft("The box holds 3 items [3].", cut, "How many items come in the box?").unsupported == [
+        "3"]
+    # A list under a heading that names only the counted thing ("Market name") counts
+    # whatever that column holds, not what the question narrows it to; nor does a list
+    # found by the page the question names.
+    markets = ["[4] page 8, Markets\nMarket name: 1. Little Rock 2. Northern Arkansas"]
+    near = "How many markets near Houston?"
+    assert not check_draft("There are 2 markets near Houston [4].", markets, near).grounded
+    catalog = ["[5] Catalog of pages 5-6: 3 figures.\n1. Cover (page 5)\n2. Seats (page 5)\n3. Dash (page 6)"]
+    question = "How many people appear on pages 5 and 6?"
+    assert check_draft("There are 3 people on pages 5 and 6 [5].", catalog, question).unsupported == ["3"]
+    question = "How many steps does descaling take?"
+    assert list_sizes(steps, question, counted(question)) == {"5"}
