@@ -516,25 +516,35 @@ def _lists(block: str) -> list[tuple[int, str]]:
     return found
 
 
-def list_sizes(evidence: Sequence[str], question: str, things: set[str]) -> set[str]:
-    """The sizes of the complete lists in `evidence` whose lead-in speaks of what the
-    question counts them in ("how many steps to descale" and a list after "To descale the
-    machine:"). The lead-in must share words of the question besides the counted thing,
-    two of them or half when it has fewer: every list under a column heading "Market Name"
-    would otherwise count markets, and every list after "Texas" the markets of any one
-    area of Texas."""
+def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> list[tuple[int, int, str]]:
+    """The complete lists in `evidence` whose lead-in speaks of what the question counts
+    them in ("how many steps to descale" and a list after "To descale the machine:"), each
+    as (its source's index, its number of items, its lead-in's last line). The lead-in must
+    share the question's words besides the counted thing that its source uses, two of them
+    or half when there are fewer: every list under a column heading "Market Name" would
+    otherwise count markets, and a list after "Texas" the markets of a page's "Greater
+    Houston"."""
     own = set().union(*(terms(t) for t in things)) if things else set()
     # Where to look ("on pages 3 and 4") says nothing of what is listed: a catalog's list of
     # a page's figures would count anything asked of that page.
     words = terms(PAGE_REF.sub(" ", question)) - GLUE - own - {"many", "page"}
     qualifiers = {t for t in words if not t[:1].isdigit() and t not in _NUMBER_WORDS}
-    sizes: set[str] = set()
-    for block in evidence:
+    found: list[tuple[int, int, str]] = []
+    for n, block in enumerate(evidence):
+        # The question's words its source uses: "put" and "line" of "how many parameters can
+        # I put on a diode's .model line" are not there, "Diode" of the heading is.
+        said = qualifiers & terms(PAGE_REF.sub(" ", block))
         for size, before in _lists(_KEY.sub(" ", block)):
             lead_in = " ".join(tokens(PAGE_REF.sub(" ", before))[-LEAD_IN_WORDS:])
-            if len(terms(lead_in) & qualifiers) >= min(2, max(1, math.ceil(len(qualifiers) / 2))):
-                sizes.add(str(size))
-    return sizes
+            if said and len(terms(lead_in) & said) >= min(2, math.ceil(len(said) / 2)):
+                line = re.split(r"(?<=[.!?])\s+", (before.strip().splitlines() or [""])[-1])[-1]
+                found.append((n, size, " ".join(line.split()[-LEAD_IN_WORDS:])))
+    return found
+
+
+def list_sizes(evidence: Sequence[str], question: str, things: set[str]) -> set[str]:
+    """The item counts of ``counted_lists``."""
+    return {str(size) for _, size, _ in counted_lists(evidence, question, things)}
 
 
 def _states(num: str, unit: str, values: set[tuple[str, str]], named: set[str]) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 from manualrag.types import Hit, figure_name, labels_heading
 from rag import evidence
 from rag.catalog import CATALOG_PREFIX
+from rag.grounding import counted, counted_lists
 
 Message = dict[str, Any]
 
@@ -205,6 +206,7 @@ def build_prompt(
     while True:
         given = _select_sources(question, chosen, budget, vision, pages or {}, meaning)
         many = len({g[0].manual for g, _ in given}) > 1
+        given = _with_list_counts(question, given, many)
         blocks = [render_source(n, g[0], body, many) for n, (g, body) in enumerate(given, start=1)]
         text = user_text("\n\n".join(blocks))
         tokens = estimate_tokens(text) + MESSAGE_OVERHEAD_TOKENS
@@ -253,6 +255,21 @@ def _group_split(n: int, group: Group, pages: PageTexts, many: bool) -> evidence
     body = "\n\n".join([neutralise(page), *_runs_on(group, page)])
     heading = labels_heading(face.figure, face.page) if face.kind == "figure" else ""
     return evidence.split_units(body, "page", estimate_tokens, MAX_UNIT_TOKENS, title, anchors, heading)
+
+
+def _with_list_counts(question: str, given: list[tuple[Group, str]], many: bool) -> list[tuple[Group, str]]:
+    """For a "how many" question, each whole list shown under a lead-in on its subject gets
+    a line saying how many items it has. The 1.5B model miscounts even numbered items (six
+    for a list that runs to "7."), and the count is the manual's own structure, as the
+    catalog's count of figures is. The grounding check reads the same lists."""
+    things = counted(question)
+    if not things:
+        return given
+    shown = [f"{source_title(n, g[0], many)}\n{body}" for n, (g, body) in enumerate(given, start=1)]
+    notes: dict[int, list[str]] = {}
+    for n, size, lead_in in counted_lists(shown, question, things):
+        notes.setdefault(n, []).append(f"(The list after \"{lead_in}\" has {size} items.)")
+    return [(g, "\n".join([body, *notes.get(n, [])])) for n, (g, body) in enumerate(given)]
 
 
 def _runs_on(group: Group, page: str) -> list[str]:

@@ -184,3 +184,23 @@ def test_rewrite_shares_the_system_prefix() -> None:
     assert messages[0]["content"] == SYSTEM_PROMPT, "same prefix as answers: llama.cpp's cache survives"
     assert "Which bulb does the head lamp take?" in messages[1]["content"]
     assert "what about the tail lamp?" in messages[1]["content"]
+
+
+def test_a_whole_list_asked_to_be_counted_comes_with_its_count() -> None:
+    names = ["Empty the drip tray", "Fill the tank with descaler", "Place a cup under the spout",
+             "Hold the descale button", "Rinse the tank", "Run two cycles of water",
+             "Dry the drip tray"]  # fmt: skip
+    steps = "\n".join(f"{n}. {step}." for n, step in enumerate(names, start=1))
+    body = f"Descale every three months.\nTo descale the machine:\n{steps}\nWarranty\nScale is not covered."
+    page = Hit(id="p4", manual="Coffee.pdf", page=4, kind="text", section="Descaling", score=1.0, text=body)
+    other = Hit(id="p9", manual="Coffee.pdf", page=9, kind="text", score=0.8,
+                text="To clean the frother:\n1. Unplug it.\n2. Rinse the whisk.")  # fmt: skip
+    ask = {"context_tokens": 4096, "max_tokens": 300, "prompt_tokens": 260}
+
+    def user(question: str) -> str:
+        return build_prompt(question, [page, other], **ask).messages[1]["content"]
+
+    shown = user("How many steps does it take to descale the machine?")
+    assert '(The list after "To descale the machine:" has 7 items.)' in shown
+    assert "has 2 items" not in shown, "a list under another subject is not counted for this one"
+    assert "items.)" not in user("Which button do I hold to descale it?"), "only a count question gets it"
