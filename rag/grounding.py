@@ -467,16 +467,16 @@ _CUT = "[…]"
 LEAD_IN_WORDS = 12
 
 
+# A sentence or a line after a list item's own first one: other text than the item.
+_AFTER_ITEM = re.compile(r"[.!?:]\s+\S|\n\s*[^\s[]")
+
+
 def _ends_whole(tail: str) -> bool:
     """Whether a list's last item, `tail` (from its mark on), is its last: the source ends
     there, or goes on past it to other text (a sentence or a line after the item's own)
     before any "[…]". Items cut by the budget leave the "[…]" right after the last shown."""
     cut = tail.find(_CUT)
-    return cut < 0 or bool(_AFTER_ITEM.search(tail[: cut].split(maxsplit=1)[-1]))
-
-
-# A sentence or a line after a list item's own first one: other text than the item.
-_AFTER_ITEM = re.compile(r"[.!?:]\s+\S|\n\s*[^\s[]")
+    return cut < 0 or bool(_AFTER_ITEM.search(tail[:cut].split(maxsplit=1)[-1]))
 
 
 def _lists(block: str) -> list[tuple[int, str]]:
@@ -498,7 +498,7 @@ def _lists(block: str) -> list[tuple[int, str]]:
                 size, last = later, at
         # An item numbered on from the last anywhere in the source (a list set in two
         # columns comes out of the PDF second column first): the list is longer.
-        longer = any(value == size + 1 for value, _ in items)
+        longer = any(other == size + 1 for other, _ in items)
         if size > 1 and not longer and _CUT not in block[start:last] and _ends_whole(block[last:]):
             found.append((size, block[:start]))
     lines = block.splitlines()
