@@ -266,12 +266,22 @@ _RANGE = re.compile(
 )
 
 
+# A value spelled out before its unit written out ("ten minutes", "two hours"); not before an
+# abbreviation, where "one in five" would read as an inch.
+_UNIT_WORDS = "|".join(sorted((u for u in _UNIT if len(u) >= 3 and u.isalpha()), key=len, reverse=True))
+_SPELLED_VALUE = re.compile(
+    r"\b(" + "|".join(NUMBER_WORDS) + rf")(?=[\s-](?:{_UNIT_WORDS})\b)", re.IGNORECASE
+)
+
+
 def _values_text(text: str) -> str:
     """The text as the value checks read it: manuals write 200º C (an ordinal sign, a space)
     or 27 ◦C (LaTeX's degree, a white bullet) as often as 200°C, and a range is spelled
     out, so an invented "2-4 days" is checked as "2 days" and "4 days", and "12 to 24
-    volts" vouches for "12-24 V"."""
+    volts" vouches for "12-24 V". A value in words is its digits: "ten minutes" vouches
+    for "10 minutes"."""
     text = re.sub(r"[°º˚◦∘]\s*([CF])\b", r"°\1", text)
+    text = _SPELLED_VALUE.sub(lambda m: str(NUMBER_WORDS[m[1].lower()]), text)
     return _RANGE.sub(lambda m: f"{m[1]} {m[3]} to {m[2]} {m[3]}", text)
 
 
@@ -323,6 +333,8 @@ def unsupported_values(
     """
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
+    if things:  # a list's own marks ("1. Switch off the breaker") are no count of it
+        text = _LINE_ITEM.sub("•", text)
     if things:  # "nine relays" is as much a count as "9 relays" ("one" is too often no number)
         text = _SPELLED_COUNT.sub(lambda m: _NUMBER_WORDS[m[0].lower()], text)
     lines: list[str] = []
@@ -350,6 +362,7 @@ def unsupported_values(
                     heading = terms(line) if topical else set()
     given = _quantities(question)
     listed = list_sizes(evidence, question, things) if things else set()
+    pairs = {pair for line in lines for pair in _number_pairs(line)} if things else set()
     asked = terms(question) - GLUE
     found = [_quantities(line) for line in lines]
     codes = {c.lower() for line in [*lines, question] for c in CODE.findall(line)}
@@ -370,7 +383,13 @@ def unsupported_values(
                 # A whole list under a lead-in on the question's subject states its count
                 # by its items ("1." to "5.").
                 stated = any(num in tally for tally in tallies) or num in listed
-                supported = _states(num, unit, given, set()) or stated
+                # An item of a list the answer copies may count something else as its source
+                # does ("• Remove the four screws" among the steps): the manual's words.
+                after = tokens(sentence[match.end() :])[:1]
+                noun = singular(after[0]) if after else ""
+                item = sentence.lstrip()[:1] in ("•", "-", "*") and bool(noun) and noun not in things
+                other = item and (num, noun) in pairs
+                supported = _states(num, unit, given, set()) or stated or other
             else:
                 supported = _states(num, unit, given, _units_named(question)) or any(
                     _states(num, unit, line_values, named[i])
@@ -457,6 +476,8 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     return out
 
 
+# A numbered item's mark opening a line of an answer.
+_LINE_ITEM = re.compile(r"^\s*\d{1,2}[.)](?=\s)", re.MULTILINE)
 # A list's items as a source shows them: numbered ("1.", "2)") after a space or a line's
 # start, or bulleted lines. A list cut by the prompt's budget shows "[…]" after its start.
 ITEM_NUMBER = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)](?=\s)", re.MULTILINE)
@@ -545,6 +566,13 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
 def list_sizes(evidence: Sequence[str], question: str, things: set[str]) -> set[str]:
     """The item counts of ``counted_lists``."""
     return {str(size) for _, size, _ in counted_lists(evidence, question, things)}
+
+
+def _number_pairs(line: str) -> set[tuple[str, str]]:
+    """Each number of a line, in digits or words, with the word after it ("four screws" ->
+    ("4", "screw"))."""
+    words = [_NUMBER_WORDS.get(w, w) for w in tokens(line)]
+    return {(w, singular(n)) for w, n in zip(words, words[1:]) if _COUNT.fullmatch(w)}
 
 
 def _states(num: str, unit: str, values: set[tuple[str, str]], named: set[str]) -> bool:

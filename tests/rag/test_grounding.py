@@ -346,3 +346,19 @@ def test_a_list_states_its_count_by_its_items() -> None:
     assert check_draft("There are 3 people on pages 5 and 6 [5].", catalog, question).unsupported == ["3"]
     question = "How many steps does descaling take?"
     assert list_sizes(steps, question, counted(question)) == {"5"}
+
+
+def test_a_value_in_words_is_its_digits() -> None:
+    evidence = [
+        "[1] page 5, Replacing the contactor\n1. Switch off the breaker.\n2. Remove the four screws.\n"
+        "3. Fit the new contactor.\nAfter replacement, run the pump for ten minutes."
+    ]
+    question = "How long should the pump run after I replace the contactor?"
+    assert check_draft("Run the pump for 10 minutes [1].", evidence, question).grounded
+    twenty = check_draft("Run the pump for twenty minutes [1].", evidence, question)
+    assert twenty.unsupported == ["20 minutes"], "a value in words is checked like one in digits"
+    # Only before a unit written out: "one in five" is no inch.
+    assert check_draft("One in five pumps needs it [1].", evidence, "Which pumps need it?").grounded
+    # A count question's answer may copy the list: its marks are no counts.
+    steps = "1. Switch off the breaker.\n2. Remove the four screws.\n3. Fit the new contactor."
+    assert check_draft(steps, evidence, "How many steps does it take to replace the contactor?").grounded
