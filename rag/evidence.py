@@ -478,9 +478,9 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
-        rest = [m for m in unit.members if not m.keep]
-        if rest and sum(m.tokens for m in rest) <= budget - used:
-            for member in rest:  # a count needs every item of the list
+        unshown = [m for m in unit.members if not m.keep]
+        if unshown and sum(m.tokens for m in unshown) <= budget - used:
+            for member in unshown:  # a count needs every item of the list
                 take(member, force=True)
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:
