@@ -629,11 +629,18 @@ def unsupported_words(answer: str, evidence: Sequence[str], question: str = "") 
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
+# A question that asks for pages: the sources an answer cites are its answer.
+_PAGES_ASKED = re.compile(r"\b(?:which|what)\s+pages?\b", re.IGNORECASE)
+
+
 def restates_question(answer: str, question: str) -> bool:
     """True when the answer says nothing the question didn't (every content word of it is
-    the question's). A yes or a no is an answer, however short."""
+    the question's). A yes or a no is an answer, however short, and so are the sources
+    cited for "which pages cover …?"."""
     if _YES_NO.match(answer) or not question.strip() or set(options(answer)) - set(options(question)):
         return False  # an option the answer names ("--fill" for "which option fills?") is an answer
+    if _PAGES_ASKED.search(question) and _KEY.search(answer):
+        return False
     said = terms(_KEY.sub(" ", answer)) - GLUE
     return bool(said) and said <= terms(question)
 

@@ -147,6 +147,10 @@ def test_the_question_vouches_for_what_it_says() -> None:
 def test_restating_the_question_is_no_answer() -> None:
     verdict = check_draft("The fuse handle resistance is shown [1].", EVIDENCE, "Which fuse handle resistance is shown?")
     assert verdict.restated and not verdict.grounded
+    # Asked for pages, the sources cited are the answer.
+    asked = "Which pages cover fuse handles?"
+    assert check_draft("The pages that cover fuse handles are [1] and [2].", EVIDENCE, asked).grounded
+    assert check_draft("The pages that cover fuse handles are listed.", EVIDENCE, asked).restated
 
 
 def test_a_count_question_answered_without_a_number_is_no_answer() -> None:
