@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
-from manualrag.types import Answer, Hit
+from manualrag.types import Answer, Citation, Hit
 from rag.evidence import Meaning
 from rag.citations import cite_by_overlap, cite_next_page, extract_citations, is_answerable, repoint_citations
-from rag.grounding import check_draft
+from rag.grounding import PAGES_ASKED, check_draft
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
 from rag.prompts import (
@@ -271,6 +272,8 @@ class Answerer:
             answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
             if not verdict.grounded:
                 answer.answerable = False
+        if answer.answerable and PAGES_ASKED.search(answer.question):
+            answer.text = name_pages(answer.text, answer.citations)
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;
             # citations on it would point at sources that did not answer.
@@ -306,6 +309,24 @@ def load_png(path: Path, max_side: int, max_bytes: int) -> bytes | None:
         return None  # a missing or broken figure file must not cost the answer
     png = out.getvalue()
     return png if len(png) <= max_bytes else None
+
+
+def name_pages(text: str, citations: Sequence[Citation]) -> str:
+    """An answer to "which pages …?" names each page it cites: "[1] and [3]" becomes "page 3
+    [1] and page 72 [3]". The model answers with the keys alone, which left the reader to
+    find the pages under Sources."""
+    many = len({c.manual for c in citations}) > 1
+    where = {c.key: f"{c.manual} page {c.page}" if many else f"page {c.page}" for c in citations}
+
+    def named(match: re.Match[str]) -> str:
+        key = int(match[1])
+        before = text[: match.start()].rstrip().lower()
+        if key not in where or re.search(r"(?:page|p\.)\s*\d+$", before):
+            return match[0]  # an unknown key, or a page the answer already names
+        return f"{where[key]} {match[0]}"
+
+    out = re.sub(r"\[(\d+)\]", named, text)
+    return out[:1].upper() + out[1:]
 
 
 def trace_messages(messages: Sequence[Message]) -> list[dict[str, object]]:

@@ -630,7 +630,7 @@ _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
 # A question that asks for pages: the sources an answer cites are its answer.
-_PAGES_ASKED = re.compile(r"\b(?:which|what)\s+pages?\b", re.IGNORECASE)
+PAGES_ASKED = re.compile(r"\b(?:which|what)\s+pages?\b", re.IGNORECASE)
 
 
 def restates_question(answer: str, question: str) -> bool:
@@ -639,7 +639,7 @@ def restates_question(answer: str, question: str) -> bool:
     cited for "which pages cover …?"."""
     if _YES_NO.match(answer) or not question.strip() or set(options(answer)) - set(options(question)):
         return False  # an option the answer names ("--fill" for "which option fills?") is an answer
-    if _PAGES_ASKED.search(question) and _KEY.search(answer):
+    if PAGES_ASKED.search(question) and _KEY.search(answer):
         return False
     said = terms(_KEY.sub(" ", answer)) - GLUE
     return bool(said) and said <= terms(question)

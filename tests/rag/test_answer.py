@@ -11,8 +11,8 @@ from llm_helpers import FakeLlm, Reply
 from PIL import Image
 
 from manualrag.settings import LlmSettings
-from manualrag.types import Answer, Hit
-from rag.answer import Answerer, Evidence, Status, Token, follow, load_png, rewrite_query
+from manualrag.types import Answer, Citation, Hit
+from rag.answer import Answerer, Evidence, Status, Token, follow, load_png, name_pages, rewrite_query
 from rag.llm import ChatModel
 from rag.local_llm import EmbeddedLlm
 from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT
@@ -445,3 +445,14 @@ def test_a_stream_that_ends_without_an_answer_becomes_an_error() -> None:
     assert followed.answer.error == "the answer stream ended early"
     assert followed.answer.question == "Which fuse?" and not followed.answer.answerable
     assert followed.evidence_s is None, "no evidence was shown"
+
+
+def test_an_answer_to_which_pages_names_them() -> None:
+    cited = [Citation(key=1, hit_id="a", manual="P200.pdf", page=3, kind="text"),
+             Citation(key=3, hit_id="b", manual="P200.pdf", page=72, kind="figure")]  # fmt: skip
+    assert name_pages("[1] and [3].", cited) == "Page 3 [1] and page 72 [3]."
+    named = "Fuse ratings are on page 3 [1]."
+    assert name_pages(named, cited) == named, "a page the answer names is named once"
+    assert name_pages("See [2].", cited) == "See [2].", "a key no source has is left alone"
+    other = [*cited[:1], Citation(key=2, hit_id="c", manual="P300.pdf", page=9, kind="text")]
+    assert name_pages("[1] and [2]", other) == "P200.pdf page 3 [1] and P300.pdf page 9 [2]"
