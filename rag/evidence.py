@@ -586,10 +586,6 @@ def _words(text: str) -> str:
     return " ".join(text.lower().replace("|", " ").split())
 
 
-# A unit that begins with a list item's mark.
-_ITEM_OPENING = re.compile(rf"^\s*(?:{ITEM_MARK}|-)\s")
-
-
 def _lists(source: SourceText) -> list[list[Unit]]:
     """The lists among a source's units, each with its lead-in, up to WHOLE_LIST_TOKENS in
     all: from the unit holding item "1." to the unit holding the last number that counts on
@@ -602,7 +598,7 @@ def _lists(source: SourceText) -> list[list[Unit]]:
     units = source.units
     numbers = [[] if u.row or u.fixed else [int(n) for n in ITEM_NUMBER.findall(u.text)] for u in units]
     bullets = [
-        not n and not (u.row or u.fixed) and bool(_ITEM_OPENING.match(u.text)) for u, n in zip(units, numbers)
+        not n and not (u.row or u.fixed) and bool(LIST_ITEM.match(u.text)) for u, n in zip(units, numbers)
     ]
     runs: list[list[Unit]] = []
     for i, unit in enumerate(units):
@@ -621,7 +617,7 @@ def _lists(source: SourceText) -> list[list[Unit]]:
         run = units[i:end]
         # A list's first item comes with its lead-in: the words before its mark, or else the
         # unit before it ("Diode SOA model parameters", "try these aids in order:").
-        opens = bool(_ITEM_OPENING.match(unit.text)) and numbers[i][0] == 1
+        opens = bool(LIST_ITEM.match(unit.text)) and numbers[i][0] == 1
         if opens and i > 0 and not (units[i - 1].row or units[i - 1].fixed):
             run.insert(0, units[i - 1])
         whole = not _numbered_on(numbers, end, expect)
