@@ -661,6 +661,35 @@ def gives_no_count(answer: str, question: str) -> bool:
     return not _ANY_COUNT.search(text)
 
 
+# A question that asks for an amount in a unit it names ("how many gallons", "how much
+# current in amps" is rarer than "how many amps").
+_AMOUNT_IN = re.compile(rf"\bhow\s+(?:many|much)\s+({_UNIT_WORDS})\b", re.IGNORECASE)
+# A question that asks for a measurement: "at what temperature", "what voltage is …", "what
+# is the pressure of …", "how hot". The measure must be what is asked, not a kind of thing:
+# "what temperature sensors are shown?" asks for sensors, so a measure word counts only
+# before a verb or a preposition, or after "at"/"to".
+_MEASURES = ("temperature|voltage|current|pressure|frequency|resistance|capacitance|wattage|torque"
+             "|weight|length|width|height|depth|diameter|thickness|capacity|speed|distance")
+_MEASURE_ASKED = re.compile(
+    rf"\b(?:(?:at|to)\s+what\s+(?:{_MEASURES})\b"
+    rf"|what\s+(?:is\s+the\s+|are\s+the\s+)?(?:{_MEASURES})\s+(?:is|are|does|do|should|must|can|will|of|for|in|at)\b"
+    r"|how\s+(?:hot|cold|heavy|wide|tall|high|deep|thick|far)\b)",
+    re.IGNORECASE,
+)
+
+
+def gives_no_value(answer: str, question: str) -> bool:
+    """True when a question asks for a measurement and the answer states none: "at what
+    temperature …?" answered "at the nominal temperature", or "how many gallons …?"
+    answered in miles per gallon. A value is what such a question asks for; an answer
+    without one tells the user nothing they can set or check."""
+    text = _KEY.sub(" ", answer)
+    if (asked := _AMOUNT_IN.search(question)) is not None:
+        unit = _UNIT[asked[1].lower()]
+        return not any(u == unit for _, u in _quantities(text))
+    return _MEASURE_ASKED.search(question) is not None and not re.search(r"\d", _values_text(text))
+
+
 # -- the verdict on a draft --------------------------------------------------------------------------
 
 # How strict the draft checks are. `strict` (the embedded 1.5B model): values, codes, plain
@@ -737,6 +766,7 @@ def check_draft(answer: str, evidence: Sequence[str], question: str, strictness:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:
             unsupported = unsupported_words(answer, evidence, question)
-    no_answer = restates_question(answer, question) or gives_no_count(answer, question)
+    no_answer = (restates_question(answer, question) or gives_no_count(answer, question)
+                 or gives_no_value(answer, question))
     restated = strict and not unsupported and no_answer
     return Verdict(unsupported, restated)

@@ -10,6 +10,7 @@ from rag.grounding import (
     check_draft,
     counted,
     gives_no_count,
+    gives_no_value,
     identifiers,
     options,
     keyword_query,
@@ -172,6 +173,25 @@ def test_a_count_question_answered_without_a_number_is_no_answer() -> None:
     assert check_draft("It tries gmin stepping first [1].", evidence, "Which aid does it try first?").grounded
     # A strong model's answer is its own.
     assert check_draft("It tries the following aids [1].", evidence, question, "values").grounded
+
+
+def test_a_measurement_question_answered_without_a_value_is_no_answer() -> None:
+    evidence = ["[1] page 296\nTNOM sets the nominal temperature at which parameters are measured. "
+                "The default value is 27 \u25e6C.\n[2] page 24\nFuel tank 13.2 gal. Rating 44 city/47 hwy mpg."]
+    asked = "Unless TNOM is set, at what temperature are parameters measured?"
+    assert check_draft("At the nominal temperature [1].", evidence, asked).restated
+    assert gives_no_value("At the nominal temperature [1].", asked)
+    assert check_draft("At 27 \u00b0C, the default [1].", evidence, asked).grounded
+    # Asked in a unit, the value must be in that unit: miles per gallon are no gallons.
+    gallons = "How many gallons does the fuel tank hold?"
+    assert check_draft("It is rated 44 city/47 hwy mpg [2].", evidence, gallons).restated
+    assert check_draft("The fuel tank holds 13.2 gallons [2].", evidence, gallons).grounded
+    assert not gives_no_value("Wait ten minutes.", "How many minutes should I wait?"), "a value in words"
+    # A measure word naming a kind of thing asks for things, not a value.
+    assert not gives_no_value("The inlet air and engine temperature sensors [1].",
+                              "What temperature sensors are shown on the slides?")
+    # A strong model's answer is its own.
+    assert check_draft("At the nominal temperature [1].", evidence, asked, "values").grounded
 
 
 def test_sentence_openers_are_not_names() -> None:
