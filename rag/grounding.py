@@ -469,10 +469,13 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     # thing. A number stacked under a label is its callout, not a count of it.
     for cell in re.split(r"[|;]", line):
         words = [_NUMBER_WORDS.get(w, w) for w in tokens(cell)]
+        # A number right after its thing in the singular names one of them: "value 3", "step
+        # 2" are labels, not counts ("relays (7)" is one).
+        labels = {i + 1 for i, w in enumerate(words[:-1]) if w in things and singular(w) == w}
         for i, word in enumerate(words):
             if singular(word) in things:
-                near = words[max(0, i - COUNT_WINDOW) : i + COUNT_WINDOW + 1]
-                out.update(w.replace(",", "") for w in near if _COUNT.fullmatch(w))
+                near = range(max(0, i - COUNT_WINDOW), min(len(words), i + COUNT_WINDOW + 1))
+                out.update(words[j].replace(",", "") for j in near if j not in labels and _COUNT.fullmatch(words[j]))
     return out
 
 
@@ -537,6 +540,59 @@ def _lists(block: str) -> list[tuple[int, str]]:
     return found
 
 
+# A series in a sentence opens after a word that introduces it: "can be either A, B or C",
+# "the colours are red, blue and green", "the kit includes A, B, and C", a colon. Not "is":
+# "if the lamp is red, the filter …" starts a clause.
+_SERIES_OPENER = re.compile(
+    r"\b(?:either|are|include|includes|including|namely|such\s+as|contains?|comprises?)\b|:", re.IGNORECASE
+)
+_PARENTHESIS = re.compile(r"\s*\([^()]*\)")
+_LAST_TWO = re.compile(r"^(.+?)\s+(?:and|or)\s+(.+)$")
+_ENDS_ITEM = re.compile(r"[.!?]\s*$|[.!?]\s")
+SERIES_ITEM_WORDS = 5  # an item of a series in prose is a name, not a clause
+
+
+def _series(sentence: str) -> tuple[int, str] | None:
+    """A series of items a sentence names, as its number of items and the words before it:
+    "… can be either STRONG (0), RESISTIVE (1), HI IMPEDANCE (2) or UNDETERMINED (3)"
+    names 4 after "… can be either". Items are short, commas part them and "and" or "or"
+    ends them, and a word like "either", "are", "includes" or a colon opens them: commas
+    between clauses ("When it is on, press A, and wait") make no series."""
+    parts = [p.strip() for p in _PARENTHESIS.sub("", sentence).split(",")]
+    for end in range(1, len(parts)):
+        tail = re.sub(r"^(?:and|or)\s+", "", parts[end])
+        oxford = tail != parts[end]
+        last = _LAST_TWO.match(tail)
+        if not oxford and last is None:
+            continue
+        start = end - 1  # back over the short items to the part that opens the series
+        while start > 0 and not _SERIES_OPENER.search(parts[start]) and len(parts[start].split()) <= SERIES_ITEM_WORDS:
+            start -= 1
+        openers = list(_SERIES_OPENER.finditer(parts[start]))
+        if not openers:
+            continue
+        opened = openers[-1].end()
+        final = _ENDS_ITEM.split(tail if oxford else last[2])[0]  # the sentence may go on
+        items = [parts[start][opened:], *parts[start + 1 : end], *([final] if oxford else [last[1], final])]
+        if all(0 < len(item.split()) <= SERIES_ITEM_WORDS for item in items):
+            return len(items), ", ".join([*parts[:start], parts[start][:opened]])
+    return None
+
+
+def _enumerations(block: str) -> list[tuple[int, str]]:
+    """The series named in a source's prose (``_series``), each as its number of items and
+    the sentence's words before it."""
+    found = []
+    # A sentence may wrap onto the next line, mid-parenthesis ("HI IMPEDANCE (integer value
+    # / 2) or …", where "2)" reads like an item's mark); the budget's "[…]" parts it, and
+    # so does a line ending in a colon (a figure's "labels:", each label on its own line).
+    for paragraph in re.split(rf"\n\s*\n|{re.escape(_CUT)}", re.sub(r"(?<=[^\s:])\n(?=\S)", " ", block)):
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(paragraph.split())):
+            if (series := _series(sentence)) is not None:
+                found.append(series)
+    return found
+
+
 def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> list[tuple[int, int, str]]:
     """The complete lists in `evidence` whose lead-in speaks of what the question counts
     them in ("how many steps to descale" and a list after "To descale the machine:"), each
@@ -560,6 +616,14 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
             if said and len(terms(lead_in) & said) >= min(2, math.ceil(len(said) / 2)):
                 line = re.split(r"(?<=[.!?])\s+", (before.strip().splitlines() or [""])[-1])[-1]
                 found.append((n, size, " ".join(line.split()[-LEAD_IN_WORDS:])))
+        # A series in a sentence ("the strength can be either A, B, C or D") is counted when
+        # the words before it name what is counted (half its words: "how many accessories
+        # come with …" counts accessories), not only where: a kit's series of accessories
+        # is no count of the cables among them.
+        body = block.split("\n", 1)[1] if _KEY.match(block) and "\n" in block else block
+        for size, before in _enumerations(body):  # not the source's title ("[3] Figure, page 22")
+            if things and len({singular(w) for w in tokens(before)} & things) >= math.ceil(len(things) / 2):
+                found.append((n, size, " ".join(before.split()[-LEAD_IN_WORDS:])))
     return found
 
 

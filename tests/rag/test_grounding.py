@@ -15,6 +15,7 @@ from rag.grounding import (
     options,
     keyword_query,
     list_sizes,
+    _series,
     question_names,
     spells_code,
     terms,
@@ -370,6 +371,24 @@ def test_a_list_states_its_count_by_its_items() -> None:
     assert check_draft("There are 3 people on pages 5 and 6 [5].", catalog, question).unsupported == ["3"]
     question = "How many steps does descaling take?"
     assert list_sizes(steps, question, counted(question)) == {"5"}
+
+
+def test_a_series_in_a_sentence_states_its_count() -> None:
+    evidence = ["[1] page 558, Code Model Data\nThe strength of a digital value can be either STRONG "
+                "(integer value 0), RESISTIVE (integer value 1), HI IMPEDANCE (integer value 2) or "
+                "UNDETERMINED (integer value 3). When a node is on, press A, and wait."]
+    question = "How many strength values can a digital node be driven with?"
+    assert check_draft("There are 4 strength values [1].", evidence, question).grounded
+    assert check_draft("There are 3 strength values [1].", evidence, question).unsupported == ["3"]
+    # Commas between clauses are no series, and a series of other things counts nothing asked.
+    assert check_draft("A node is driven with 3 strength values [1].", evidence, question).unsupported == ["3"]
+    assert not check_draft("There are 4 nodes [1].", evidence, "How many nodes are there?").grounded
+    kit = ["[2] page 2, Contents\nThe kit's accessories are a charger, two cables, and a carrying case."]
+    assert check_draft("The kit has 3 accessories [2].", kit, "How many accessories come with the kit?").grounded
+    # The series counts accessories, not the cables among them.
+    assert check_draft("The kit has 3 cables [2].", kit, "How many cables come with the kit?").unsupported == ["3"]
+    # Without a word that opens a series, commas part clauses.
+    assert _series("When it is on, press A, and wait.") is None
 
 
 def test_a_value_in_words_is_its_digits() -> None:
