@@ -55,6 +55,8 @@ WHOLE_ITEM_TOKENS = 40
 # items is shown: its items share few words with the question (the steps of "how many steps
 # to descale?" name the drip tray and the button), and a count needs every item.
 WHOLE_LIST_TOKENS = 200
+# The line after a list shown whole comes with it when it is this short or shorter.
+END_LINE_TOKENS = 40
 # A table printed without rules: its caption, then one short line per row ("#20 - #16 65
 # Watts") of at most this many words. find_tables sees no grid in it, and its rows share
 # few words with a question.
@@ -482,6 +484,12 @@ def select(
         if unshown and sum(m.tokens for m in unshown) <= budget - used:
             for member in unshown:  # a count needs every item of the list
                 take(member, force=True)
+            # With the line after it the list is seen to end: a "[…]" there would say that
+            # items may be missing, to the model and to the count check (rag/grounding.py).
+            units = chosen[i].units
+            after = units.index(unit.members[-1]) + 1
+            if after < len(units) and not units[after].fixed and units[after].tokens <= min(END_LINE_TOKENS, budget - used):
+                take(units[after], force=True)
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:
             take(max(matching, key=lambda r: r.score))
@@ -675,16 +683,22 @@ def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
 
 
 def _join(source: SourceText) -> str:
-    parts: list[str] = []
-    skipped = False
+    """The kept units in order, "[…]" where units were left out. A count question's list
+    (``_lists``) goes line by line, in prose too: where its items run on in a sentence the
+    model and the count check (rag/grounding.py) cannot tell the last item from the line
+    after it."""
+    out = ""
+    skipped, listed = False, False
     for unit in source.units:
         if not unit.keep:
             skipped = True
             continue
-        if parts and skipped:
-            parts.append("[…]")
-        parts.append(unit.text)
-        skipped = False
-    if skipped and parts:
-        parts.append("[…]")
-    return source.joiner.join(parts)
+        if out:
+            out += "\n" if listed or unit.members else source.joiner
+        if out and skipped:
+            out += "[…]" + source.joiner
+        out += unit.text
+        skipped, listed = False, bool(unit.members)
+    if skipped and out:
+        out += source.joiner + "[…]"
+    return out

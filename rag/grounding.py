@@ -333,6 +333,7 @@ def unsupported_values(
     """
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
+    heads = counted_heads(question) if counts else set()  # what a line's count must be of
     if things:  # a list's own marks ("1. Switch off the breaker") are no count of it
         text = _LINE_ITEM.sub("•", text)
     if things:  # "nine relays" is as much a count as "9 relays" ("one" is too often no number)
@@ -347,7 +348,7 @@ def unsupported_values(
         lines += own
         about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
         if things:
-            tallies += [_counts_stated(line, things) for line in own]
+            tallies += [_counts_stated(line, heads) for line in own]
         title: set[str] = set()
         heading: set[str] = set()
         for line in own:
@@ -447,15 +448,28 @@ def counted(question: str) -> set[str]:
     of filters" -> kind, filter). Empty for any other question, and for a unit ("how
     many gallons"): a value with its unit is checked as one."""
     match = HOW_MANY.search(question)
-    if not match:
-        return set()
-    words: list[str] = []
-    for word in tokens(match[1]):
-        if word in STOP and not (word == "of" and words):
+    return {singular(w) for w in _counted_words(tokens(match[1]))} if match else set()
+
+
+def _counted_words(words: Sequence[str]) -> list[str]:
+    """The first three content words of `words` up to a stop word ("of" aside), no unit."""
+    out: list[str] = []
+    for word in words:
+        if word in STOP and not (word == "of" and out):
             break
         if word != "of":
-            words.append(word)
-    return {singular(w) for w in words[:3] if not w[:1].isdigit() and w not in _UNIT}
+            out.append(word)
+    return [w for w in out[:3] if not w[:1].isdigit() and w not in _UNIT]
+
+
+def counted_heads(question: str) -> set[str]:
+    """Of what a "how many" question counts (``counted``), the words in the plural where any
+    are: the thing itself, not what qualifies it. "SOA model parameters" counts
+    parameters, and "three SOA modes" are none; "accessories come" counts accessories."""
+    match = HOW_MANY.search(question)
+    words = _counted_words(tokens(match[1])) if match else []
+    plural = [w for w in words if singular(w) != w]
+    return {singular(w) for w in plural or words}
 
 
 def _counts_stated(line: str, things: set[str]) -> set[str]:

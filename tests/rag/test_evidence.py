@@ -397,3 +397,23 @@ def test_a_count_question_sees_the_whole_list(kind: str) -> None:
     # Another question on the same page reads only the lines it matches.
     shown = _select("Which light tells me to descale the machine?", DESCALING, kind, 40)
     assert "3. Place a container" not in shown
+
+
+AIDS = """Operating point
+Before a DC solution the solver tries these aids, in order:
+1. gmin stepping
+2. source stepping
+3. transient operating point
+The analysis ends at the first step that converges.
+Gmin stepping starts at a conductance of one millisiemens and lowers it in ten steps.
+Source stepping ramps every supply up from zero to its full value in small steps."""
+
+
+@pytest.mark.parametrize("kind", ["text", "page"])
+def test_a_list_shown_whole_is_seen_to_end(kind: str) -> None:
+    # Its last item has no full stop: with a "[…]" right after it, items may be missing.
+    question = "How many aids does the solver try?"
+    shown = _select(question, AIDS, kind, 60)
+    assert "The analysis ends at the first step" in shown, shown
+    assert "Source stepping ramps" not in shown
+    assert check_draft("It tries 3 aids [1].", [f"[1] page 307\n{shown}"], question).grounded

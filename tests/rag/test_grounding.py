@@ -9,6 +9,7 @@ from rag.grounding import (
     MAX_KEYWORD_TERMS,
     check_draft,
     counted,
+    counted_heads,
     gives_no_count,
     gives_no_value,
     identifiers,
@@ -250,6 +251,11 @@ def test_a_count_is_vouched_for_only_by_a_line_that_counts_the_same_thing() -> N
         "[3] Catalog of pages 4-5: 6 figures (images, photos, diagrams) and 1 table.",
     ]
     assert counted("How many service ports are on the rear panel?") == {"service", "port"}
+    assert counted_heads("How many service ports are on the rear panel?") == {"port"}, "the thing, in the plural"
+    assert counted_heads("How many accessories come with it?") == {"accessory"}
+    modes = ["[6] page 324, Diode SOA model parameters\nThree SOA modes are available."]
+    assert check_draft("There are 3 SOA model parameters [6].", modes, "How many SOA model parameters are there?"
+                       ).unsupported == ["3"], "three modes are no count of parameters"
     assert counted("How many kinds of filters are offered?") == {"kind", "filter"}
     assert counted("How many batteries and switches?") == {"battery"}, "up to the first stop word"
     assert counted("How many gallons does the tank hold?") == set(), "a unit is a value's, checked as one"
