@@ -20,6 +20,7 @@ import numpy as np
 
 from manualrag.errors import ManualragError
 from rag.grounding import keyword_query
+from rag.page_refs import NUMBER_WORDS
 
 CUTOFFS = (1, 5, 10)
 BASELINE_WORDS = 180
@@ -290,9 +291,15 @@ def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: 
 
 
 def contains(text: str, expected: str) -> bool:
-    """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14"."""
+    """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14". A
+    whole number up to twenty is there in words too: "three aids" gives the count "3"."""
     words = r"\s+".join(re.escape(w) for w in expected.lower().split())
+    if expected.strip() in _SPELLED:
+        words = f"(?:{words}|{_SPELLED[expected.strip()]})"
     return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", text.lower()) is not None
+
+
+_SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}
 
 
 def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict[str, object]:  # type: ignore[no-untyped-def]

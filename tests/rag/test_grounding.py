@@ -300,6 +300,7 @@ def test_an_expected_value_counts_only_as_whole_words() -> None:
     assert contains("There are 14 markets [1].", "14") and not contains("There are 14 markets [1].", "4")
     assert contains("Rated at 200°C [1].", "200°C") and contains("the  GT\nSport", "GT Sport")
     assert not contains("the XGT6 trim", "GT") and contains("It is BLUE.", "blue")
+    assert contains("It tries three aids [1].", "3") and not contains("It tries thirteen aids [1].", "3")
 
 
 def test_a_table_row_carries_the_unit_its_title_names() -> None:
