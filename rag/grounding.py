@@ -564,6 +564,7 @@ _PARENTHESIS = re.compile(r"\s*\([^()]*\)")
 _LAST_TWO = re.compile(r"^(.+?)\s+(?:and|or)\s+(.+)$")
 _ENDS_ITEM = re.compile(r"[.!?]\s*$|[.!?]\s")
 SERIES_ITEM_WORDS = 5  # an item of a series in prose is a name, not a clause
+_PRONOUN = re.compile(r"(?:It|They|These|This|Its|Their)\b")
 
 
 def _series(sentence: str) -> tuple[int, str] | None:
@@ -601,9 +602,13 @@ def _enumerations(block: str) -> list[tuple[int, str]]:
     # / 2) or …", where "2)" reads like an item's mark); the budget's "[…]" parts it, and
     # so does a line ending in a colon (a figure's "labels:", each label on its own line).
     for paragraph in re.split(rf"\n\s*\n|{re.escape(_CUT)}", re.sub(r"(?<=[^\s:])\n(?=\S)", " ", block)):
+        earlier = ""
         for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(paragraph.split())):
             if (series := _series(sentence)) is not None:
-                found.append(series)
+                size, before = series
+                # "It includes A, B, and C": what "it" is, the sentence before says.
+                found.append((size, f"{earlier} {before}" if _PRONOUN.match(before) else before))
+            earlier = sentence
     return found
 
 
@@ -616,6 +621,7 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
     otherwise count markets, and a list after "Texas" the markets of a page's "Greater
     Houston"."""
     own = set().union(*(terms(t) for t in things)) if things else set()
+    heads = counted_heads(question) if things else set()
     # Where to look ("on pages 3 and 4") says nothing of what is listed: a catalog's list of
     # a page's figures would count anything asked of that page.
     words = terms(PAGE_REF.sub(" ", question)) - GLUE - own - {"many", "page"}
@@ -626,17 +632,20 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
         # I put on a diode's .model line" are not there, "Diode" of the heading is.
         said = qualifiers & terms(PAGE_REF.sub(" ", block))
         for size, before in _lists(_KEY.sub(" ", block)):
-            lead_in = " ".join(tokens(PAGE_REF.sub(" ", before))[-LEAD_IN_WORDS:])
-            if said and len(terms(lead_in) & said) >= min(2, math.ceil(len(said) / 2)):
+            lead_in = terms(" ".join(tokens(PAGE_REF.sub(" ", before))[-LEAD_IN_WORDS:]))
+            # A question that names nothing but the thing ("how many advantages of relocatable
+            # mode does the manual list?") is answered by a list whose lead-in names it.
+            if (said and len(lead_in & said) >= min(2, math.ceil(len(said) / 2))
+                    or not qualifiers and len(lead_in & own) >= math.ceil(len(own) / 2)):
                 line = re.split(r"(?<=[.!?])\s+", (before.strip().splitlines() or [""])[-1])[-1]
                 found.append((n, size, " ".join(line.split()[-LEAD_IN_WORDS:])))
         # A series in a sentence ("the strength can be either A, B, C or D") is counted when
-        # the words before it name what is counted (half its words: "how many accessories
-        # come with …" counts accessories), not only where: a kit's series of accessories
-        # is no count of the cables among them.
+        # the words before it name the thing counted (``counted_heads``: "how many
+        # accessories come with …" counts accessories), not only where: a kit's series of
+        # accessories is no count of the cables among them.
         body = block.split("\n", 1)[1] if _KEY.match(block) and "\n" in block else block
         for size, before in _enumerations(body):  # not the source's title ("[3] Figure, page 22")
-            if things and len({singular(w) for w in tokens(before)} & things) >= math.ceil(len(things) / 2):
+            if heads and len({singular(w) for w in tokens(before)} & heads) >= math.ceil(len(heads) / 2):
                 found.append((n, size, " ".join(before.split()[-LEAD_IN_WORDS:])))
     return found
 
@@ -729,14 +738,19 @@ _ANY_COUNT = re.compile(
 )
 
 
-def gives_no_count(answer: str, question: str) -> bool:
+def gives_no_count(answer: str, question: str, evidence: Sequence[str] = ()) -> bool:
     """True when a "how many" question gets an answer that states no number at all: a list
     of items without their count, or the question's words back ("ngspice tries the
-    following convergence aids"). An item's own mark ("1.") is no count of the list."""
+    following convergence aids"). An item's own mark ("1.") is no count of the list. A
+    series that names as many items as a list in `evidence` counts (``counted_lists``)
+    answers too: "the collection includes gpasm, gplink, and gplib" for a list of 3."""
     if not HOW_MANY.search(question):
         return False
     text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
-    return not _ANY_COUNT.search(text)
+    if _ANY_COUNT.search(text):
+        return False
+    named = {series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None}
+    return not named & {int(n) for n in list_sizes(evidence, question, counted(question))}
 
 
 # A question that asks for an amount in a unit it names ("how many gallons", "how much
@@ -844,7 +858,7 @@ def check_draft(answer: str, evidence: Sequence[str], question: str, strictness:
         unsupported += [n for n in unsupported_names(answer, evidence, question) if n not in unsupported]
         if not unsupported:
             unsupported = unsupported_words(answer, evidence, question)
-    no_answer = (restates_question(answer, question) or gives_no_count(answer, question)
+    no_answer = (restates_question(answer, question) or gives_no_count(answer, question, evidence)
                  or gives_no_value(answer, question))
     restated = strict and not unsupported and no_answer
     return Verdict(unsupported, restated)

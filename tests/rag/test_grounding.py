@@ -378,6 +378,11 @@ def test_a_list_states_its_count_by_its_items() -> None:
     assert check_draft("There are 3 people on pages 5 and 6 [5].", catalog, question).unsupported == ["3"]
     question = "How many steps does descaling take?"
     assert list_sizes(steps, question, counted(question)) == {"5"}
+    # A question that names nothing but the thing counted takes a list whose lead-in names it.
+    reasons = ["[6] page 4, Which mode?\nSo why use relocatable mode?\n• Reuse.\n• Libraries.\n• Faster builds."]
+    question = "How many advantages of relocatable mode does the manual list?"
+    assert list_sizes(reasons, question, counted(question)) == {"3"}
+    assert list_sizes(reasons, "How many advantages of absolute mode?", counted("How many advantages of absolute mode?")) == set()
 
 
 def test_a_series_in_a_sentence_states_its_count() -> None:
@@ -396,6 +401,13 @@ def test_a_series_in_a_sentence_states_its_count() -> None:
     assert check_draft("The kit has 3 cables [2].", kit, "How many cables come with the kit?").unsupported == ["3"]
     # Without a word that opens a series, commas part clauses.
     assert _series("When it is on, press A, and wait.") is None
+    # "It" is what the sentence before names.
+    tools = ["[3] page 3, Introduction\nThe suite is a collection of tools for PIC parts. It includes asm, link, and lib."]
+    assert check_draft("The suite has 3 tools [3].", tools, "How many tools make up the suite?").grounded
+    assert check_draft("The suite has 5 tools [3].", tools, "How many tools make up the suite?").unsupported == ["5"]
+    # Naming as many items as the series has answers the count; naming fewer does not.
+    assert check_draft("The suite includes asm, link, and lib [3].", tools, "How many tools make up the suite?").grounded
+    assert check_draft("The suite includes asm and link [3].", tools, "How many tools make up the suite?").restated
 
 
 def test_a_value_in_words_is_its_digits() -> None:
