@@ -747,10 +747,17 @@ def gives_no_count(answer: str, question: str, evidence: Sequence[str] = ()) -> 
     if not HOW_MANY.search(question):
         return False
     text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
-    if _ANY_COUNT.search(text):
-        return False
-    named = {series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None}
-    return not named & {int(n) for n in list_sizes(evidence, question, counted(question))}
+    return not _ANY_COUNT.search(text) and series_count(answer, question, evidence) is None
+
+
+def series_count(answer: str, question: str, evidence: Sequence[str]) -> int | None:
+    """The count an answer to "how many" gives by naming the items of a list or series that
+    `evidence` counts (``counted_lists``) as a series of its own ("includes gpasm, gplink,
+    and gplib": 3), if it does."""
+    sizes = {int(n) for n in list_sizes(evidence, question, counted(question))}
+    text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
+    named = [series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None]
+    return next((n for n in named if n in sizes), None)
 
 
 # A question that asks for an amount in a unit it names ("how many gallons", "how much

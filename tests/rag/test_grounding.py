@@ -16,6 +16,7 @@ from rag.grounding import (
     options,
     keyword_query,
     list_sizes,
+    series_count,
     _series,
     question_names,
     spells_code,
@@ -408,6 +409,9 @@ def test_a_series_in_a_sentence_states_its_count() -> None:
     # Naming as many items as the series has answers the count; naming fewer does not.
     assert check_draft("The suite includes asm, link, and lib [3].", tools, "How many tools make up the suite?").grounded
     assert check_draft("The suite includes asm and link [3].", tools, "How many tools make up the suite?").restated
+    assert series_count("The suite includes asm, link, and lib [3].", "How many tools make up the suite?", tools) == 3
+    assert series_count("The suite includes asm, link, lib, and sim [3].", "How many tools make up the suite?",
+                        tools) is None, "four named, three listed"
 
 
 def test_a_value_in_words_is_its_digits() -> None:
