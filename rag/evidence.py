@@ -487,7 +487,7 @@ def select(
             # With the line after it the list is seen to end: a "[…]" there would say that
             # items may be missing, to the model and to the count check (rag/grounding.py).
             units = chosen[i].units
-            after = units.index(unit.members[-1]) + 1
+            after = next(k for k, u in enumerate(units) if u is unit.members[-1]) + 1  # by identity
             if after < len(units) and not units[after].fixed and units[after].tokens <= min(END_LINE_TOKENS, budget - used):
                 take(units[after], force=True)
         matching = [r for r in unit.rows if r.terms & wanted]
