@@ -129,9 +129,9 @@ _UNIT_GROUPS = [
     ("ohm", "ohms", "ω"),
     ("kohm", "kω", "kilohm", "kilohms"),
     ("nm", "n·m", "n-m", "newton-metres", "newton-meters"),
-    ("ft-lb", "ft-lbs", "lb-ft", "ft·lb"),
-    ("in-lb", "in-lbs", "lb-in"),
-    ("psi",),
+    ("ft-lb", "ft-lbs", "lb-ft", "ft·lb", "foot-pound", "foot-pounds"),
+    ("in-lb", "in-lbs", "lb-in", "inch-pound", "inch-pounds"),
+    ("psi", "psig", "psia"),  # gauge and absolute pressure, in the same unit
     ("bar",),
     ("kpa",),
     ("mpa",),
@@ -770,23 +770,43 @@ _AMOUNT_IN = re.compile(rf"\bhow\s+(?:many|much)\s+({_UNIT_WORDS})\b", re.IGNORE
 _MEASURES = ("temperature|voltage|current|pressure|frequency|resistance|capacitance|wattage|torque"
              "|weight|length|width|height|depth|diameter|thickness|capacity|speed|distance")
 _MEASURE_ASKED = re.compile(
-    rf"\b(?:(?:at|to)\s+what\s+(?:{_MEASURES})\b"
-    rf"|what\s+(?:is\s+the\s+|are\s+the\s+)?(?:{_MEASURES})\s+(?:is|are|does|do|should|must|can|will|of|for|in|at)\b"
-    r"|how\s+(?:hot|cold|heavy|wide|tall|high|deep|thick|far)\b)",
+    rf"\b(?:(?:at|to)\s+what\s+({_MEASURES})\b"
+    rf"|what\s+(?:is\s+the\s+|are\s+the\s+)?({_MEASURES})\s+(?:is|are|does|do|should|must|can|will|of|for|in|at)\b"
+    r"|how\s+(hot|cold|heavy|wide|tall|high|deep|thick|far)\b)",
     re.IGNORECASE,
 )
+# The units a measure is given in ("500 hours" is no temperature); a measure not named here
+# (a capacity, a speed) takes any number.
+_LENGTHS = frozenset({"mm", "cm", "m", "km", "in", "ft", "mi"})
+_MEASURE_UNITS = {
+    "temperature": frozenset({"°c", "°f", "degree"}), "hot": frozenset({"°c", "°f", "degree"}),
+    "cold": frozenset({"°c", "°f", "degree"}), "voltage": frozenset({"v", "mv", "kv"}),
+    "current": frozenset({"a", "ma"}), "pressure": frozenset({"psi", "bar", "kpa", "mpa"}),
+    "frequency": frozenset({"hz", "khz", "mhz", "ghz"}), "resistance": frozenset({"ohm", "kohm"}),
+    "wattage": frozenset({"w", "kw", "hp"}), "torque": frozenset({"nm", "ft-lb", "in-lb"}),
+    "weight": frozenset({"kg", "g", "lb", "ton", "oz"}), "heavy": frozenset({"kg", "g", "lb", "ton", "oz"}),
+    **{word: _LENGTHS for word in "length width height depth diameter thickness distance wide tall high deep "
+                                  "thick far".split()},
+}
+_DEGREES = re.compile(r"\d\s*(?:degrees?|deg)\b", re.IGNORECASE)
 
 
 def gives_no_value(answer: str, question: str) -> bool:
-    """True when a question asks for a measurement and the answer states none: "at what
-    temperature …?" answered "at the nominal temperature", or "how many gallons …?"
-    answered in miles per gallon. A value is what such a question asks for; an answer
+    """True when a question asks for a measurement and the answer states none in a unit of
+    its kind: "at what temperature …?" answered "at the nominal temperature" or "at 500
+    operating hours", or "how many gallons …?" answered in miles per gallon. A value is what such a question asks for; an answer
     without one tells the user nothing they can set or check."""
     text = _KEY.sub(" ", answer)
     if (asked := _AMOUNT_IN.search(question)) is not None:
         unit = _UNIT[asked[1].lower()]
         return not any(u == unit for _, u in _quantities(text))
-    return _MEASURE_ASKED.search(question) is not None and not re.search(r"\d", _values_text(text))
+    if (measure := _MEASURE_ASKED.search(question)) is None:
+        return False
+    units = _MEASURE_UNITS.get(next(g for g in measure.groups() if g).lower())
+    if units is None:
+        return not re.search(r"\d", _values_text(text))
+    found = {u for _, u in _quantities(text)} | ({"degree"} if _DEGREES.search(text) else set())
+    return not found & units
 
 
 # -- the verdict on a draft --------------------------------------------------------------------------

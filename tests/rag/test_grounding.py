@@ -190,6 +190,10 @@ def test_a_measurement_question_answered_without_a_value_is_no_answer() -> None:
     assert check_draft("It is rated 44 city/47 hwy mpg [2].", evidence, gallons).restated
     assert check_draft("The fuel tank holds 13.2 gallons [2].", evidence, gallons).grounded
     assert not gives_no_value("Wait ten minutes.", "How many minutes should I wait?"), "a value in words"
+    # The value must be of the kind asked: hours are no temperature, psig is a pressure.
+    assert gives_no_value("Check it at 500 operating hours [1].", "At what temperature should the motor be checked?")
+    assert not gives_no_value("At 200 degrees C [1].", "At what temperature should the motor be checked?")
+    assert not gives_no_value("Set 5 to 7 psig [1].", "What pressure should I set on the gauge?")
     # A measure word naming a kind of thing asks for things, not a value.
     assert not gives_no_value("The inlet air and engine temperature sensors [1].",
                               "What temperature sensors are shown on the slides?")
