@@ -23,7 +23,7 @@ from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Citation, Hit
 from rag.evidence import Meaning
 from rag.citations import cite_by_overlap, cite_next_page, extract_citations, is_answerable, repoint_citations
-from rag.grounding import PAGES_ASKED, check_draft, gives_no_count, series_count
+from rag.grounding import PAGES_ASKED, check_draft, series_count
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
 from rag.prompts import (
@@ -274,11 +274,10 @@ class Answerer:
                 answer.answerable = False
         if answer.answerable and PAGES_ASKED.search(answer.question):
             answer.text = name_pages(answer.text, answer.citations)
-        if answer.answerable and gives_no_count(answer.text, answer.question):
+        if answer.answerable and (count := series_count(answer.text, answer.question, prompt.evidence)):
             # The items of a counted list named without their number: the manual's count
             # comes first, so the one asked "how many" reads it.
-            count = series_count(answer.text, answer.question, prompt.evidence)
-            answer.text = f"{count}: {answer.text}" if count is not None else answer.text
+            answer.text = f"{count}: {answer.text}"
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;
             # citations on it would point at sources that did not answer.

@@ -751,13 +751,21 @@ def gives_no_count(answer: str, question: str, evidence: Sequence[str] = ()) -> 
 
 
 def series_count(answer: str, question: str, evidence: Sequence[str]) -> int | None:
-    """The count an answer to "how many" gives by naming the items of a list or series that
-    `evidence` counts (``counted_lists``) as a series of its own ("includes gpasm, gplink,
-    and gplib": 3), if it does."""
+    """The count an answer to "how many" gives, without writing it, by naming as many items
+    as a list or series that `evidence` counts (``counted_lists``) has: in a series of its
+    own ("includes gpasm, gplink, and gplib": 3) or a line each (the steps copied, their
+    marks dropped; a lead-in line ending in a colon aside). None when it names no such
+    number of items, or writes it as the count."""
     sizes = {int(n) for n in list_sizes(evidence, question, counted(question))}
     text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
     named = [series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None]
-    return next((n for n in named if n in sizes), None)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        named.append(len(lines) - lines[0].rstrip().endswith(":"))
+    found = next((n for n in named if n in sizes), None)
+    # Written as a count of the thing ("four steps"), not of something else ("four screws").
+    written = {n for line in text.splitlines() for n in _counts_stated(line, counted_heads(question))}
+    return None if found is None or str(found) in written else found
 
 
 # A question that asks for an amount in a unit it names ("how many gallons", "how much

@@ -383,6 +383,12 @@ def test_a_list_states_its_count_by_its_items() -> None:
     assert check_draft("There are 3 people on pages 5 and 6 [5].", catalog, question).unsupported == ["3"]
     question = "How many steps does descaling take?"
     assert list_sizes(steps, question, counted(question)) == {"5"}
+    # The steps copied a line each, their marks dropped, give the count; written, it is not given again.
+    copied = "Empty the drip tray.\nFill the tank.\nPlace a cup.\nHold the button for two seconds.\nRinse the tank."
+    assert series_count(copied, question, steps) == 5
+    assert series_count("It takes these steps:\n" + copied, question, steps) == 5, "a lead-in line aside"
+    assert series_count("It takes five steps:\n" + copied, question, steps) is None
+    assert series_count("\n".join(copied.splitlines()[:4]), question, steps) is None, "four lines, five steps"
     # A question that names nothing but the thing counted takes a list whose lead-in names it.
     reasons = ["[6] page 4, Which mode?\nSo why use relocatable mode?\n• Reuse.\n• Libraries.\n• Faster builds."]
     question = "How many advantages of relocatable mode does the manual list?"
