@@ -277,7 +277,7 @@ class Answerer:
         if answer.answerable and (count := series_count(answer.text, answer.question, prompt.evidence)):
             # The items of a counted list named without their number: the manual's count
             # comes first, so the one asked "how many" reads it.
-            answer.text = f"{count}: {answer.text}"
+            answer.text = f"{count}:\n{answer.text}" if "\n" in answer.text else f"{count}: {answer.text}"
         if not answer.answerable and not answer.error:
             # One wording for "not in the manuals", whatever variant the model chose;
             # citations on it would point at sources that did not answer.

@@ -759,8 +759,11 @@ def series_count(answer: str, question: str, evidence: Sequence[str]) -> int | N
     sizes = {int(n) for n in list_sizes(evidence, question, counted(question))}
     text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
     named = [series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None]
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > 1:
+    lines = [line for line in answer.splitlines() if line.strip()]
+    items = [line for line in lines if _LINE_ITEM.match(line) or _BULLET_LINE.match(line)]
+    if len(items) > 1:  # the list's items marked, and maybe a line before or after them
+        named.append(len(items))
+    elif len(lines) > 1:
         named.append(len(lines) - lines[0].rstrip().endswith(":"))
     found = next((n for n in named if n in sizes), None)
     # Written as a count of the thing ("four steps"), not of something else ("four screws").

@@ -388,6 +388,8 @@ def test_a_list_states_its_count_by_its_items() -> None:
     assert series_count(copied, question, steps) == 5
     assert series_count("It takes these steps:\n" + copied, question, steps) == 5, "a lead-in line aside"
     assert series_count("It takes five steps:\n" + copied, question, steps) is None
+    marked = "\n".join(f"{n}. {line}" for n, line in enumerate(copied.splitlines(), start=1))
+    assert series_count(marked + "\nThen the light goes out.", question, steps) == 5, "the marked lines"
     assert series_count("\n".join(copied.splitlines()[:4]), question, steps) is None, "four lines, five steps"
     # A question that names nothing but the thing counted takes a list whose lead-in names it.
     reasons = ["[6] page 4, Which mode?\nSo why use relocatable mode?\n• Reuse.\n• Libraries.\n• Faster builds."]
