@@ -290,6 +290,10 @@ def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: 
     return out
 
 
+# A whole number an answer may write in words ("3": "three").
+_SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}
+
+
 def contains(text: str, expected: str) -> bool:
     """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14". A
     whole number up to twenty is there in words too: "three aids" gives the count "3"."""
@@ -297,9 +301,6 @@ def contains(text: str, expected: str) -> bool:
     if expected.strip() in _SPELLED:
         words = f"(?:{words}|{_SPELLED[expected.strip()]})"
     return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", text.lower()) is not None
-
-
-_SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}
 
 
 def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict[str, object]:  # type: ignore[no-untyped-def]
