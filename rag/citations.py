@@ -81,6 +81,10 @@ def _tidy(text: str) -> str:
     text = re.sub(r"[ \t]+([.,;:!?)])", r"\1", text)
     text = re.sub(r"[ \t]{2,}", " ", text)
     text = re.sub(r"\]\s+\[", "][", text)  # "[1] [2]" -> "[1][2]"
+    # Keys after a sentence's full stop ("... cooling. [2]") are that sentence's: read one
+    # sentence at a time, they would stand alone, citing nothing, and a wrong key could not
+    # be moved (``repoint_citations``).
+    text = re.sub(r"(?<![.!?])([.!?])[ \t]*((?:\[\d+\])+)(?=\s|$)", r" \2\1", text)
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 

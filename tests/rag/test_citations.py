@@ -63,6 +63,8 @@ def test_parse_keys(group: str, keys: list[int]) -> None:
         ("Later [3] then earlier [1] then [3].", "Later [3] then earlier [1] then [3].", [3, 1]),
         ("Year [2024] stays.", "Year [2024] stays.", []),  # four digits: not a citation form
         ("No citations at all.", "No citations at all.", []),
+        # A key after the full stop belongs to the sentence before it.
+        ("Rated 200 C. [1] Keep it dry. [2]", "Rated 200 C [1]. Keep it dry [2].", [1, 2]),
     ],
 )
 def test_extract_citations(raw: str, clean: str, keys: list[int]) -> None:
@@ -239,6 +241,11 @@ QUESTION = "What can be applied to the bolt threads to prevent seizing?"
 )  # fmt: skip
 def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None:
     assert repoint_citations(answer, [h.text for h in FLANGE], QUESTION) == (expected, moved)
+
+
+def test_a_key_after_the_full_stop_is_moved_with_its_sentence() -> None:
+    text, _ = extract_citations("Graphite grease can be applied. [2]", FLANGE)
+    assert repoint_citations(text, [h.text for h in FLANGE], QUESTION) == ("Graphite grease can be applied [1].", [1])
 
 
 @pytest.mark.parametrize(
