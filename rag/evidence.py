@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
 from ingest.textcheck import ITEM_MARK, LIST_ITEM
-from rag.grounding import HOW_MANY, ITEM_NUMBER, STOP, stem, terms, tokens, unit_spellings
+from rag.grounding import HOW_MANY, ITEM_NUMBER, STOP, stem, states_value, terms, tokens, unit_spellings, units_asked
 
 GAP = " […] "
 
@@ -30,6 +30,8 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", re.IGNORECASE)
 # A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
 _ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
+# A numbered question: an exercise ("Q46.", "2-48.", "12."), not an FAQ's ("Q:").
+_EXERCISE = re.compile(r"(?:Q\d{1,3}|\d{1,3}(?:-\d{1,3})?)[.)]\s")
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A contents line's dot leader ("Level 0 . . . . . . 43"): a token a dot, it cost a
 # table of contents line forty tokens of the budget for the two words and the page it says.
@@ -72,6 +74,12 @@ WEAK_SOURCE = 0.2
 MEANING = 0.5
 # A table row with this many values or more shows only the columns a question names, if any.
 WIDE_ROW = 6
+# A line holding a value of the kind a question asks for ("how long": a time; "at what
+# temperature": degrees) scores this many times its match: the sentence that gives the value
+# often shares fewer words with the question than the one that names the topic.
+VALUE_ASKED = 2.0
+
+
 @dataclass(slots=True)
 class Unit:
     text: str
@@ -95,6 +103,8 @@ class Unit:
     columns: list[tuple[str, str]] = field(default_factory=list)
     # For a count question: the list this unit is part of, its lead-in and every item.
     members: list[Unit] = field(default_factory=list)
+    # The question line just before this one, which it answers (an FAQ's): shown with it.
+    asked: Unit | None = None
 
 
 @dataclass(slots=True)
@@ -438,6 +448,13 @@ def select(
         for unit in source.units:
             if not unit.anchored:
                 unit.score *= OFF_ANCHOR
+    asked = units_asked(question, loose=True)
+    if asked is not None:
+        for source in sources:
+            for unit in source.units:
+                if unit.score > 0 and not unit.fixed and states_value(unit.text, asked):
+                    unit.score *= VALUE_ASKED
+    _questions_to_answers(sources)
 
     if HOW_MANY.search(question):
         for source in sources:
@@ -451,9 +468,10 @@ def select(
     # A source kept for its title alone ("| Fuse | Rating |" for "which fuse?") may still
     # fill what budget is left, after every line that matches. Not with a page's table rows
     # that match nothing: each is another size or model than the one asked about.
+    # Nor with a question printed in the manual: it states nothing (``_questions_to_answers``).
     for source in chosen:
         for unit in source.units:
-            if not (unit.row and source.kind == "page"):
+            if not (unit.row and source.kind == "page" or _asks(unit)):
                 unit.score = unit.score or 1e-6
     must_show = [j == 0 or f for j, f in enumerate(f for f, k in zip(forced, kept) if k)]
     fixed_cost = [sum(u.tokens for u in s.units if u.fixed) for s in chosen]
@@ -480,6 +498,8 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
+        if unit.asked is not None:
+            take(unit.asked, force)
         unshown = [m for m in unit.members if not m.keep]
         if unshown and sum(m.tokens for m in unshown) <= budget - used:
             for member in unshown:  # a count needs every item of the list
@@ -564,6 +584,34 @@ def _add_meaning(sources: Sequence[SourceText], meaning: Meaning) -> None:
         return
     for unit, cosine in zip(units, cosines):
         unit.score += MEANING * best_words * max(0.0, cosine - median) / lead
+
+
+def _asks(unit: Unit) -> bool:
+    """Whether a unit is a question printed in the manual (an exercise's, an FAQ's)."""
+    return not (unit.fixed or unit.row) and unit.text.rstrip().endswith("?")
+
+
+def _questions_to_answers(sources: Sequence[SourceText]) -> None:
+    """A line that asks a question states nothing, however well it matches: a training
+    manual's review question only echoes the user's ("Q16. What safety precaution must you
+    observe ...?") and took the budget the answering sentence needed. An FAQ's question
+    matters for the answer under it: its score passes to that line, which brings it along.
+    Not an exercise's (numbered: the next section's text follows it, not its answer), nor to a
+    list of choices ("which of the following ...?" then "1. ..."), mostly wrong, nor to
+    another question."""
+    for source in sources:
+        if source.kind == "table":
+            continue
+        units = source.units
+        for i, unit in enumerate(units):
+            if not _asks(unit):
+                continue
+            after = units[i + 1] if i + 1 < len(units) else None
+            if (after is not None and not (after.fixed or after.row or _asks(after) or LIST_ITEM.match(after.text))
+                    and not _EXERCISE.match(unit.text)):
+                after.score = max(after.score, unit.score)
+                after.asked = unit
+            unit.score = 0.0
 
 
 def _worth_showing(
@@ -669,7 +717,8 @@ def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
     reads a diagram's labels in reading order, so the label beside a matching one
     ("HAND OPERATED" / "LATCHING") is usually part of the answer. Not a table's rows, in
     a table source or on a page: the row beside the one asked for is another size or
-    model, and the 1.5B model reads a value from the wrong one."""
+    model, and the 1.5B model reads a value from the wrong one. Nor a question printed in
+    the manual: it states nothing, and an FAQ's comes with its answer."""
     out: list[Unit] = []
     for source in sources:
         if source.kind == "table":
@@ -677,7 +726,7 @@ def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
         units = source.units
         for i in [i for i, u in enumerate(units) if u.keep and not u.row]:
             for j in (i + 1, i - 1):
-                if 0 <= j < len(units) and not (units[j].keep or units[j].fixed or units[j].row):
+                if 0 <= j < len(units) and not (units[j].keep or units[j].fixed or units[j].row or _asks(units[j])):
                     out.append(units[j])
     return out
 

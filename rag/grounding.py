@@ -802,22 +802,42 @@ _MEASURE_UNITS = {
 _DEGREES = re.compile(r"\d\s*(?:degrees?|deg)\b", re.IGNORECASE)
 
 
+# "How long" and "how often" ask for a time or a length, or a condition ("until the lamp
+# goes out"): they mark the lines worth showing (rag/evidence.py), but an answer without a
+# value may still be right, so no draft is held to them.
+_HOW_LONG = re.compile(r"\bhow\s+(long|often)\b", re.IGNORECASE)
+_DURATIONS = frozenset({"s", "min", "h", "day", "week", "month", "year"})
+
+
+def units_asked(question: str, loose: bool = False) -> frozenset[str] | None:
+    """The units of the value a question asks for: "how many gallons" {gal}, "at what
+    temperature" {°c, °f, degree}; empty for a measure given in any unit (a capacity);
+    None when it asks for no value. `loose` also reads "how long" and "how often"."""
+    if (asked := _AMOUNT_IN.search(question)) is not None:
+        return frozenset({_UNIT[asked[1].lower()]})
+    if (measure := _MEASURE_ASKED.search(question)) is not None:
+        return _MEASURE_UNITS.get(next(g for g in measure.groups() if g).lower(), frozenset())
+    if loose and (how := _HOW_LONG.search(question)) is not None:
+        return _DURATIONS | _LENGTHS if how[1].lower() == "long" else _DURATIONS
+    return None
+
+
+def states_value(text: str, units: frozenset[str]) -> bool:
+    """Whether `text` states a value in one of `units` (any number, for none)."""
+    if not units:
+        return re.search(r"\d", _values_text(text)) is not None
+    found = {u for _, u in _quantities(text)} | ({"degree"} if _DEGREES.search(text) else set())
+    return bool(found & units)
+
+
 def gives_no_value(answer: str, question: str) -> bool:
     """True when a question asks for a measurement and the answer states none in a unit of
     its kind: "at what temperature …?" answered "at the nominal temperature" or "at 500
-    operating hours", or "how many gallons …?" answered in miles per gallon. A value is what such a question asks for; an answer
-    without one tells the user nothing they can set or check."""
-    text = _KEY.sub(" ", answer)
-    if (asked := _AMOUNT_IN.search(question)) is not None:
-        unit = _UNIT[asked[1].lower()]
-        return not any(u == unit for _, u in _quantities(text))
-    if (measure := _MEASURE_ASKED.search(question)) is None:
-        return False
-    units = _MEASURE_UNITS.get(next(g for g in measure.groups() if g).lower())
-    if units is None:
-        return not re.search(r"\d", _values_text(text))
-    found = {u for _, u in _quantities(text)} | ({"degree"} if _DEGREES.search(text) else set())
-    return not found & units
+    operating hours", or "how many gallons …?" answered in miles per gallon. A value is what
+    such a question asks for; an answer without one tells the user nothing they can set or
+    check."""
+    units = units_asked(question)
+    return units is not None and not states_value(_KEY.sub(" ", answer), units)
 
 
 # -- the verdict on a draft --------------------------------------------------------------------------

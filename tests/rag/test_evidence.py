@@ -417,3 +417,36 @@ def test_a_list_shown_whole_is_seen_to_end(kind: str) -> None:
     assert "The analysis ends at the first step" in shown, shown
     assert "Source stepping ramps" not in shown
     assert check_draft("It tries 3 aids [1].", [f"[1] page 307\n{shown}"], question).grounded
+
+
+def test_a_question_printed_in_the_manual_gives_its_match_to_the_answer_under_it() -> None:
+    # A training manual's review questions echo the user's question word for word and
+    # state nothing; the sentence that answers shares fewer words.
+    review = (
+        "Which of the following solvents removes flux residue after soldering?\n1. Water\n2. Gasoline\n"
+        "Q13. Why must a soldered joint cool without moving?\n"
+        "Q12. Which solvent removes flux residue after soldering?\n"
+        "Tin the tip before soldering. Remove flux residue with isopropyl alcohol once the joint has cooled."
+    )
+    shown = _select("Which solvent removes flux residue after soldering?", review, "text", budget=16)
+    assert "isopropyl alcohol" in shown, shown
+    assert "Q12" not in shown and "Gasoline" not in shown, "review questions and their choices answer nothing"
+    assert "Tin the tip" not in shown, "the text after an exercise is the next section's, not its answer"
+    # An FAQ's question is what matches: its answer comes with it, the next entry does not.
+    faq = (
+        "Why does the display flicker? Reseat the backlight cable (part 44-120). "
+        "How do I clean the screen? Wipe it with a dry cloth."
+    )
+    shown = _select("What stops the display flickering?", faq, "text", budget=20)
+    assert "Why does the display flicker?" in shown and "backlight cable" in shown, shown
+    assert "dry cloth" not in shown
+
+
+def test_a_line_with_a_value_of_the_kind_asked_is_preferred() -> None:
+    body = (
+        "The headset battery charges through the USB-C port of the headset. "
+        "Charge the headset battery fully before the first use of the headset. "
+        "The battery is fully charged after about 2 hours."
+    )
+    shown = _select("How long does the headset battery take to charge?", body, "text", budget=14)
+    assert "2 hours" in shown, shown
