@@ -181,8 +181,9 @@ def repoint_citations(answer_text: str, read: Sequence[str], question: str = "")
     A 1.5B model copies the right line and then numbers it wrong: "graphite grease [4]"
     where the grease callout is figure [1]. What a sentence says beyond the question
     ("graphite", "5/16 inch") is looked up in each source; when the cited ones lack it and one other
-    source has it, the key moves there. Sentences that add nothing to the question, or
-    whose words several sources share equally, keep their keys. `read` is what the model
+    source has it, the key moves there; so does a sentence's whole set of numbers, when only
+    one source has them. Sentences that add nothing to the question, or whose words several
+    sources share equally, keep their keys. `read` is what the model
     was shown of each source (``Prompt.evidence``).
     """
     vocab = [terms(text) for text in read]
@@ -198,7 +199,15 @@ def repoint_citations(answer_text: str, read: Sequence[str], question: str = "")
         cover = [len(said & v) / len(said) for v in vocab]
         cited = max((cover[k - 1] for k in keys if 1 <= k <= len(cover)), default=0.0)
         best = max(range(len(cover)), key=lambda i: cover[i])
-        if cited < CITED_COVER and cover[best] >= REPOINT_COVER and cover[best] >= cited + REPOINT_MARGIN:
+        # The numbers it states weigh most: "12.4 pounds per thousand feet" cites the table
+        # row with 12.4, not the sentence about the table's weight column.
+        values = {t for t in said if any(c.isdigit() for c in t)}
+        holders = [i for i, v in enumerate(vocab) if values and values <= v]
+        if len(holders) == 1 and not any(1 <= k <= len(vocab) and values <= vocab[k - 1] for k in keys):
+            best = holders[0]
+        elif not (cited < CITED_COVER and cover[best] >= REPOINT_COVER and cover[best] >= cited + REPOINT_MARGIN):
+            best = -1
+        if best >= 0:
             sentence = _KEYS.sub(f"[{best + 1}]", sentence)
             moved.append(best + 1)
         out.append(sentence)

@@ -243,6 +243,18 @@ def test_repoint_citations(answer: str, expected: str, moved: list[int]) -> None
     assert repoint_citations(answer, [h.text for h in FLANGE], QUESTION) == (expected, moved)
 
 
+def test_a_value_is_cited_to_the_one_source_that_states_it() -> None:
+    read = ["Gage number 14: Diameter (mils): 64.0; Pounds per 1,000 ft.: 12.4",
+            "The last column shows the weight of the wire per thousand feet."]  # fmt: skip
+    question = "How much does 1,000 feet of AWG 14 copper wire weigh?"
+    moved = repoint_citations("The weight is 12.4 pounds per thousand feet [2].", read, question)
+    assert moved == ("The weight is 12.4 pounds per thousand feet [1].", [1])
+    kept = repoint_citations("The weight is 12.4 pounds per thousand feet [1].", read, question)
+    assert kept == ("The weight is 12.4 pounds per thousand feet [1].", []), "cited right: left alone"
+    both = [read[0], read[0] + " 12.4"]
+    assert repoint_citations("It weighs 12.4 pounds [1].", both, question)[1] == [], "two sources state it"
+
+
 def test_a_key_after_the_full_stop_is_moved_with_its_sentence() -> None:
     text, _ = extract_citations("Graphite grease can be applied. [2]", FLANGE)
     assert repoint_citations(text, [h.text for h in FLANGE], QUESTION) == ("Graphite grease can be applied [1].", [1])
