@@ -155,7 +155,7 @@ class Engine:
         result = self.search(query, manuals)
         yield Evidence(result.hits, question)
         hits, pages, not_covered, meaning = self.context(question, result, manuals)
-        for event in self.answerer.ask(question, hits, history, pages, not_covered, meaning):
+        for event in self.answerer.ask(question, hits, history, pages, not_covered, meaning, result.pages_named):
             if isinstance(event, Answer):
                 event.retrieval_s = result.seconds
                 event.query = query

@@ -284,7 +284,9 @@ class Answer:
     # Values, units or codes in the answer that no source contains (likely invented):
     # worth a warning next to the answer.
     unsupported: list[str] = field(default_factory=list)
-    restated: bool = False  # the draft answered nothing (restated the question, no count): withheld
+    # The draft answered nothing (restated the question, no count, no value, or only pages other
+    # than those the question names): withheld.
+    restated: bool = False
     # Codes, names, figures and pages the question names that the manuals searched lack
     # (rag/retrieve.py not_covered): the embedded model was not asked, as whatever it said
     # of them would come from elsewhere.

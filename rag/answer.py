@@ -22,7 +22,14 @@ from manualrag.errors import LlmUnavailable
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Citation, Hit
 from rag.evidence import Meaning
-from rag.citations import cite_by_overlap, cite_next_page, extract_citations, is_answerable, repoint_citations
+from rag.citations import (
+    cite_by_overlap,
+    cites_near,
+    cite_next_page,
+    extract_citations,
+    is_answerable,
+    repoint_citations,
+)
 from rag.grounding import PAGES_ASKED, check_draft, series_count
 from rag.llm import ChatModel, Message
 from rag.local_llm import StatusCallback
@@ -126,12 +133,14 @@ class Answerer:
         pages: PageTexts | None = None,
         not_covered: Sequence[str] = (),
         meaning: Meaning | None = None,
+        named: Sequence[tuple[str, int]] = (),
     ) -> Iterator[AnswerEvent]:
         """Stream the answer to `question` from `hits` (ranked, best first) and the text of
         their pages (`pages`, see ``build_prompt``). `not_covered`: codes, names, figures and pages
         the question names that the manuals searched don't have (``Retriever.not_covered``).
         `meaning`: cosines of texts to the question, to choose evidence by meaning as well
-        as by words."""
+        as by words. `named`: the (manual, page) the question names ("on the cover", "on page
+        12"), which an answer must cite."""
         if not hits:
             # Retrieval found nothing above its floor: no source could support an
             # answer, so the model is not asked (and not loaded).
@@ -189,7 +198,7 @@ class Answerer:
             yield Status(f"local model ready in {answer.load_s:.1f} s")
             began += answer.load_s  # reported apart
 
-        yield from self._draft(answer, prompt, began)
+        yield from self._draft(answer, prompt, began, named)
         if answer.outcome == "withheld" and s.retry_budget > s.budget:
             # The small model invents when the line it needs was cut from the prompt; the
             # same pages at a bigger budget often hold it (measured in README). The second
@@ -197,11 +206,12 @@ class Answerer:
             answer.withheld_drafts.append(answer.raw_text.strip())
             yield Status("the draft stated what the lines shown don't: reading more of the pages…", restart=True)
             answer.unsupported, answer.restated = [], False
-            yield from self._draft(answer, prompt_for(s.retry_budget), began)
+            yield from self._draft(answer, prompt_for(s.retry_budget), began, named)
         answer.total_s = time.perf_counter() - began
         yield answer
 
-    def _draft(self, answer: Answer, prompt: Prompt, began: float) -> Iterator[AnswerEvent]:
+    def _draft(self, answer: Answer, prompt: Prompt, began: float,
+               named: Sequence[tuple[str, int]] = ()) -> Iterator[AnswerEvent]:
         """Stream one draft from `prompt` and check it into `answer` (text, citations, verdict)."""
         answer.sources, answer.source_ids = len(prompt.sources), [h.id for h in prompt.sources]
         answer.messages, answer.truncated = trace_messages(prompt.messages), prompt.truncated
@@ -215,7 +225,7 @@ class Answerer:
         except LlmUnavailable as err:
             answer.error = str(err)
         answer.model = self.chat.model  # known only after the first call when MODEL was empty
-        self._finish(answer, "".join(pieces), prompt)
+        self._finish(answer, "".join(pieces), prompt, named)
 
     def prepare(self, on_status: StatusCallback = _noop) -> float:
         """Load the embedded model now (a UI may call this in the background); seconds spent.
@@ -245,7 +255,7 @@ class Answerer:
         assert final is not None  # ask always ends with an Answer
         return final
 
-    def _finish(self, answer: Answer, raw: str, prompt: Prompt) -> None:
+    def _finish(self, answer: Answer, raw: str, prompt: Prompt, named: Sequence[tuple[str, int]] = ()) -> None:
         answer.raw_text = raw
         answer.text, answer.citations = extract_citations(raw, prompt.sources)
         answer.answerable = is_answerable(answer.text, answer.citations)
@@ -270,7 +280,11 @@ class Answerer:
             strictness = self.settings.strictness
             verdict = check_draft(answer.text, prompt.evidence, answer.question, strictness)
             answer.unsupported, answer.restated = verdict.unsupported, verdict.restated
-            if not verdict.grounded:
+            # A question about a page ("the car on the cover") answered from other pages only
+            # is about another picture or passage: the small model took what it was shown.
+            if verdict.grounded and strictness == "strict" and named and not cites_near(answer.citations, named):
+                answer.restated = True
+            if answer.unsupported or answer.restated:
                 answer.answerable = False
         if answer.answerable and PAGES_ASKED.search(answer.question):
             answer.text = name_pages(answer.text, answer.citations)

@@ -214,6 +214,16 @@ def repoint_citations(answer_text: str, read: Sequence[str], question: str = "")
     return "".join(out), moved
 
 
+# -- citations of the pages a question names ------------------------------------------------------
+
+
+def cites_near(citations: Sequence[Citation], named: Sequence[tuple[str, int]]) -> bool:
+    """Whether a citation points at a page the question names ("on the cover", "on page
+    12"), or the page before or after it: a passage runs on over a page break, and a
+    document that prints no page numbers is addressed by PDF page, one off from its count."""
+    return any(c.manual == manual and abs(c.page - page) <= 1 for c in citations for manual, page in named)
+
+
 # -- citations of a passage that ran on to the next page -----------------------------------------
 
 

@@ -132,7 +132,8 @@ def _detail(ctx: Ctx, turn: Turn) -> None:
         )
     if answer.restated:
         st.warning("The model's draft was withheld: it does not answer the question (it only restates it, "
-                   "or gives a \"how many\" question no number).")
+                   "gives a \"how many\" question no number or a measurement question no value, or cites "
+                   "only pages other than those the question names).")
     for draft in answer.withheld_drafts:
         st.caption("An earlier draft, withheld (it stated what the lines shown lacked); the model was then "
                    "asked again from more of the pages, with the prompt below:")

@@ -152,6 +152,19 @@ def test_a_draft_restating_the_question_is_withheld(fake_llm: FakeLlm, hits: lis
     assert answer.citations == [] and answer.raw_text.startswith("The P200 takes a fuse"), "kept for review"
 
 
+def test_an_answer_citing_none_of_the_pages_asked_about_is_withheld(fake_llm: FakeLlm, hits: list[Hit]) -> None:
+    question = "Which fuse is on the panel on page 14?"
+    fake_llm.script = [Reply(text="Use a 20 AMP fuse [1]."), Reply(text="Use a 20 AMP fuse [1].")]
+    answerer = _answerer(fake_llm.url)
+    _, answer = _run(answerer, question, hits)
+    assert answer.answerable, "without the page the question names, page 11 answers"
+    answer = [e for e in answerer.ask(question, hits, named=[("P200.pdf", 14)]) if isinstance(e, Answer)][-1]
+    assert (answer.text, answer.answerable, answer.restated) == (CANNOT_ANSWER, False, True), "page 11 is not page 14"
+    fake_llm.script = [Reply(text="F1 takes a 20 AMP fuse [1][3].")]
+    answer = [e for e in answerer.ask(question, hits, named=[("P200.pdf", 14)]) if isinstance(e, Answer)][-1]
+    assert answer.answerable and {c.page for c in answer.citations} == {11, 14}
+
+
 def test_sources_are_named_by_hit_id_when_a_hit_is_left_out(fake_llm: FakeLlm, hits: list[Hit]) -> None:
     off_topic = Hit(id="o1", manual="P200.pdf", page=30, kind="text", text="Grease the hinge yearly.", score=0.95)
     fake_llm.script = [Reply(text="Use a 20 AMP fuse [2].")]

@@ -6,6 +6,7 @@ import pytest
 
 from manualrag.types import Citation, Hit
 from rag.citations import (
+    cites_near,
     cite_by_overlap,
     extract_citations,
     is_answerable,
@@ -253,6 +254,13 @@ def test_a_value_is_cited_to_the_one_source_that_states_it() -> None:
     assert kept == ("The weight is 12.4 pounds per thousand feet [1].", []), "cited right: left alone"
     both = [read[0], read[0] + " 12.4"]
     assert repoint_citations("It weighs 12.4 pounds [1].", both, question)[1] == [], "two sources state it"
+
+
+def test_a_citation_near_a_named_page() -> None:
+    _, cited = extract_citations("Use it [1].", SOURCES)
+    manual, page = cited[0].manual, cited[0].page
+    assert cites_near(cited, [(manual, page)]) and cites_near(cited, [(manual, page + 1)]), "a page on runs over"
+    assert not cites_near(cited, [(manual, page + 2)]) and not cites_near(cited, [("other.pdf", page)])
 
 
 def test_a_key_after_the_full_stop_is_moved_with_its_sentence() -> None:
