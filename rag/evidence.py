@@ -30,8 +30,11 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 _NOTICE = re.compile(r"(?:WARNING|CAUTION|DANGER|NOTE|IMPORTANT|NOTICE)[:!.]?", re.IGNORECASE)
 # A list item's mark where a line may run items together ("1. Pump 2. Valve", "• Pump • Valve").
 _ITEM_MARKS = re.compile(rf"(?:^|\s){ITEM_MARK}(?=\s)")
-# A numbered question: an exercise ("Q46.", "2-48.", "12."), not an FAQ's ("Q:").
-_EXERCISE = re.compile(r"(?:Q\d{1,3}|\d{1,3}(?:-\d{1,3})?)[.)]\s")
+# A numbered question: an exercise ("Q46.", "2-48.", "12."), not an FAQ's ("Q:"). Its number
+# may be a unit of its own ("2-48." on the line above).
+_EXERCISE_NUMBER = r"(?:Q\d{1,3}|\d{1,3}(?:-\d{1,3})?)[.)]"
+_EXERCISE = re.compile(rf"{_EXERCISE_NUMBER}\s")
+_EXERCISE_MARK = re.compile(_EXERCISE_NUMBER)
 _STEP_NUMBER = re.compile(r"(?:\d{1,2}|[a-zA-Z]|Q\d{1,3})[.)]")  # "1.", "b)", an exercise's "Q11."
 # A contents line's dot leader ("Level 0 . . . . . . 43"): a token a dot, it cost a
 # table of contents line forty tokens of the budget for the two words and the page it says.
@@ -595,10 +598,10 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
     """A line that asks a question states nothing, however well it matches: a training
     manual's review question only echoes the user's ("Q16. What safety precaution must you
     observe ...?") and took the budget the answering sentence needed. An FAQ's question
-    matters for the answer under it: its score passes to that line, which brings it along.
-    Not an exercise's (numbered: the next section's text follows it, not its answer), nor to a
-    list of choices ("which of the following ...?" then "1. ..."), mostly wrong, nor to
-    another question."""
+    matters for the answer under it, a sentence or a list ("So why use relocatable mode?"
+    over its four reasons): its score passes to that line, which brings it along. Not an
+    exercise's (numbered: its choices, mostly wrong, or the next section's text follow it,
+    not its answer), nor to another question."""
     for source in sources:
         if source.kind == "table":
             continue
@@ -607,8 +610,8 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
             if not _asks(unit):
                 continue
             after = units[i + 1] if i + 1 < len(units) else None
-            if (after is not None and not (after.fixed or after.row or _asks(after) or LIST_ITEM.match(after.text))
-                    and not _EXERCISE.match(unit.text)):
+            exercise = _EXERCISE.match(unit.text) or i > 0 and _EXERCISE_MARK.fullmatch(units[i - 1].text)
+            if after is not None and not (after.fixed or after.row or _asks(after) or exercise):
                 after.score = max(after.score, unit.score)
                 after.asked = unit
             unit.score = 0.0

@@ -423,7 +423,7 @@ def test_a_question_printed_in_the_manual_gives_its_match_to_the_answer_under_it
     # A training manual's review questions echo the user's question word for word and
     # state nothing; the sentence that answers shares fewer words.
     review = (
-        "Which of the following solvents removes flux residue after soldering?\n1. Water\n2. Gasoline\n"
+        "2-40.\nWhich of the following solvents removes flux residue after soldering?\n1. Water\n2. Gasoline\n"
         "Q13. Why must a soldered joint cool without moving?\n"
         "Q12. Which solvent removes flux residue after soldering?\n"
         "Tin the tip before soldering. Remove flux residue with isopropyl alcohol once the joint has cooled."
@@ -440,6 +440,10 @@ def test_a_question_printed_in_the_manual_gives_its_match_to_the_answer_under_it
     shown = _select("What stops the display flickering?", faq, "text", budget=20)
     assert "Why does the display flicker?" in shown and "backlight cable" in shown, shown
     assert "dry cloth" not in shown
+    faq = ("Most assemblers read relocatable objects.\nWhy use relocatable objects?\n"
+           "• Code is written without addresses.\n• Libraries are built from them.")
+    shown = _select("What are the benefits of relocatable objects?", faq, "text", budget=24)
+    assert "Why use relocatable objects?" in shown and "without addresses" in shown, "an FAQ's answer may be a list"
 
 
 def test_a_line_with_a_value_of_the_kind_asked_is_preferred() -> None:
