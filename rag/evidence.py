@@ -108,6 +108,8 @@ class Unit:
     members: list[Unit] = field(default_factory=list)
     # The question line just before this one, which it answers (an FAQ's): shown with it.
     asked: Unit | None = None
+    # A question printed in the manual, or an exercise's choice: it states nothing.
+    silent: bool = False
 
 
 @dataclass(slots=True)
@@ -471,10 +473,11 @@ def select(
     # A source kept for its title alone ("| Fuse | Rating |" for "which fuse?") may still
     # fill what budget is left, after every line that matches. Not with a page's table rows
     # that match nothing: each is another size or model than the one asked about.
-    # Nor with a question printed in the manual: it states nothing (``_questions_to_answers``).
+    # Nor with a question printed in the manual or an exercise's choice: they state nothing
+    # (``_questions_to_answers``).
     for source in chosen:
         for unit in source.units:
-            if not (unit.row and source.kind == "page" or _asks(unit)):
+            if not (unit.row and source.kind == "page" or unit.silent):
                 unit.score = unit.score or 1e-6
     must_show = [j == 0 or f for j, f in enumerate(f for f, k in zip(forced, kept) if k)]
     fixed_cost = [sum(u.tokens for u in s.units if u.fixed) for s in chosen]
@@ -601,7 +604,8 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
     matters for the answer under it, a sentence or a list ("So why use relocatable mode?"
     over its four reasons): its score passes to that line, which brings it along. Not an
     exercise's (numbered: its choices, mostly wrong, or the next section's text follow it,
-    not its answer), nor to another question."""
+    not its answer): the question and its choices ("4. File the tip smooth") state nothing.
+    Nor to another question. Silent units are never shown to fill leftover room."""
     for source in sources:
         if source.kind == "table":
             continue
@@ -609,12 +613,18 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
         for i, unit in enumerate(units):
             if not _asks(unit):
                 continue
+            score, unit.score, unit.silent = unit.score, 0.0, True
             after = units[i + 1] if i + 1 < len(units) else None
-            exercise = _EXERCISE.match(unit.text) or i > 0 and _EXERCISE_MARK.fullmatch(units[i - 1].text)
-            if after is not None and not (after.fixed or after.row or _asks(after) or exercise):
-                after.score = max(after.score, unit.score)
+            if after is None or after.fixed or after.row or _asks(after):
+                continue
+            if _EXERCISE.match(unit.text) or i > 0 and _EXERCISE_MARK.fullmatch(units[i - 1].text):
+                for choice in units[i + 1:]:
+                    if choice.fixed or choice.row or not LIST_ITEM.match(choice.text):
+                        break
+                    choice.score, choice.silent = 0.0, True
+            else:
+                after.score = max(after.score, score)
                 after.asked = unit
-            unit.score = 0.0
 
 
 def _worth_showing(
@@ -729,7 +739,7 @@ def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
         units = source.units
         for i in [i for i, u in enumerate(units) if u.keep and not u.row]:
             for j in (i + 1, i - 1):
-                if 0 <= j < len(units) and not (units[j].keep or units[j].fixed or units[j].row or _asks(units[j])):
+                if 0 <= j < len(units) and not (units[j].keep or units[j].fixed or units[j].row or units[j].silent):
                     out.append(units[j])
     return out
 

@@ -423,14 +423,15 @@ def test_a_question_printed_in_the_manual_gives_its_match_to_the_answer_under_it
     # A training manual's review questions echo the user's question word for word and
     # state nothing; the sentence that answers shares fewer words.
     review = (
-        "2-40.\nWhich of the following solvents removes flux residue after soldering?\n1. Water\n2. Gasoline\n"
+        "2-40.\nWhich of the following solvents removes flux residue after soldering?\n"
+        "1. Water removes flux residue after soldering\n2. Gasoline\n"
         "Q13. Why must a soldered joint cool without moving?\n"
         "Q12. Which solvent removes flux residue after soldering?\n"
         "Tin the tip before soldering. Remove flux residue with isopropyl alcohol once the joint has cooled."
     )
     shown = _select("Which solvent removes flux residue after soldering?", review, "text", budget=16)
     assert "isopropyl alcohol" in shown, shown
-    assert "Q12" not in shown and "Gasoline" not in shown, "review questions and their choices answer nothing"
+    assert "Q12" not in shown and "Water" not in shown, "review questions and their choices answer nothing"
     assert "Tin the tip" not in shown, "the text after an exercise is the next section's, not its answer"
     # An FAQ's question is what matches: its answer comes with it, the next entry does not.
     faq = (
