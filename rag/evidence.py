@@ -730,8 +730,9 @@ def _neighbours(sources: Sequence[SourceText]) -> list[Unit]:
     reads a diagram's labels in reading order, so the label beside a matching one
     ("HAND OPERATED" / "LATCHING") is usually part of the answer. Not a table's rows, in
     a table source or on a page: the row beside the one asked for is another size or
-    model, and the 1.5B model reads a value from the wrong one. Nor a question printed in
-    the manual: it states nothing, and an FAQ's comes with its answer."""
+    model, and the 1.5B model reads a value from the wrong one. Nor a silent unit (a
+    question printed in the manual, an exercise's choice): it states nothing, and an FAQ's
+    question comes with its answer."""
     out: list[Unit] = []
     for source in sources:
         if source.kind == "table":
