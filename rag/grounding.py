@@ -789,15 +789,17 @@ _MEASURE_ASKED = re.compile(
 # The units a measure is given in ("500 hours" is no temperature); a measure not named here
 # (a capacity, a speed) takes any number.
 _LENGTHS = frozenset({"mm", "cm", "m", "km", "in", "ft", "mi"})
+_TEMPERATURES = frozenset({"°c", "°f", "degree"})
+_WEIGHTS = frozenset({"kg", "g", "lb", "ton", "oz"})
 _MEASURE_UNITS = {
-    "temperature": frozenset({"°c", "°f", "degree"}), "hot": frozenset({"°c", "°f", "degree"}),
-    "cold": frozenset({"°c", "°f", "degree"}), "voltage": frozenset({"v", "mv", "kv"}),
-    "current": frozenset({"a", "ma"}), "pressure": frozenset({"psi", "bar", "kpa", "mpa"}),
-    "frequency": frozenset({"hz", "khz", "mhz", "ghz"}), "resistance": frozenset({"ohm", "kohm"}),
-    "wattage": frozenset({"w", "kw", "hp"}), "torque": frozenset({"nm", "ft-lb", "in-lb"}),
-    "weight": frozenset({"kg", "g", "lb", "ton", "oz"}), "heavy": frozenset({"kg", "g", "lb", "ton", "oz"}),
-    **{word: _LENGTHS for word in "length width height depth diameter thickness distance wide tall high deep "
-                                  "thick far".split()},
+    "voltage": frozenset({"v", "mv", "kv"}), "current": frozenset({"a", "ma"}),
+    "pressure": frozenset({"psi", "bar", "kpa", "mpa"}), "frequency": frozenset({"hz", "khz", "mhz", "ghz"}),
+    "resistance": frozenset({"ohm", "kohm"}), "wattage": frozenset({"w", "kw", "hp"}),
+    "torque": frozenset({"nm", "ft-lb", "in-lb"}),
+    **dict.fromkeys(("temperature", "hot", "cold"), _TEMPERATURES),
+    **dict.fromkeys(("weight", "heavy"), _WEIGHTS),
+    **dict.fromkeys("length width height depth diameter thickness distance wide tall high deep thick far".split(),
+                    _LENGTHS),
 }
 _DEGREES = re.compile(r"\d\s*(?:degrees?|deg)\b", re.IGNORECASE)
 
