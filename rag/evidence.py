@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 from ingest.labels import parse_caption
 from ingest.textcheck import ITEM_MARK, LIST_ITEM
-from rag.grounding import HOW_MANY, ITEM_NUMBER, STOP, stem, states_value, terms, tokens, unit_spellings, units_asked
+from rag.grounding import (
+    HOW_MANY, ITEM_NUMBER, STOP, quoted_signs, sign_terms, stem, states_value, terms, tokens, unit_spellings, units_asked,
+)
 
 GAP = " […] "
 
@@ -426,6 +428,11 @@ def select(
     """
     wanted = terms(question) | {stem(s) for s in unit_spellings(question)}
     units = [u for s in sources for u in s.units]
+    signs = quoted_signs(question)
+    if signs:  # "the 'A' in that code": the lines that show the letter itself
+        wanted |= {f"'{sign}'" for sign in signs}
+        for unit in units:
+            unit.terms = unit.terms | sign_terms(unit.text, signs)
     for unit in units:
         if unit.row:
             _narrow(unit, wanted)

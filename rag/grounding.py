@@ -72,6 +72,31 @@ def terms(text: str) -> set[str]:
     return out
 
 
+# A letter or sign the question quotes ("the 'A' in that code", "what does "H" on the display
+# mean?") is what it asks about, yet no term holds it: one letter is a stop word ("a") or
+# one of a thousand. It counts as written, in its own case, standing alone ("(A)", "P 215
+# A 4N"), and not as a sentence's first word, where "A" is the article.
+_QUOTED_SIGN = re.compile(r"""(?<!\w)['‘"“`](\S)['’"”`](?!\w)""")
+
+
+def quoted_signs(question: str) -> list[str]:
+    """The single letters or signs the question puts in quotes, lower-case stop words aside."""
+    return [s for s in dict.fromkeys(_QUOTED_SIGN.findall(question)) if s not in STOP]
+
+
+def sign_terms(text: str, signs: Sequence[str]) -> set[str]:
+    """A term ("'A'") for each sign in `signs` that `text` shows standing alone, not as its
+    first word nor after a sentence's end; ``select`` weighs it like any other term."""
+    out: set[str] = set()
+    for sign in signs:
+        for match in re.finditer(rf"(?<![^\W_]){re.escape(sign)}(?![^\W_])", text):
+            before = text[: match.start()].rstrip()
+            if before and before[-1] not in ".!?:":
+                out.add(f"'{sign}'")
+                break
+    return out
+
+
 # -- keyword search --------------------------------------------------------------------------------
 
 # The keyword side reads at most this many terms of a question: every term is an OR branch

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from rag.evidence import WHOLE_FIGURE_TOKENS, select, split_units, terms
-from rag.grounding import check_draft
+from rag.grounding import check_draft, quoted_signs, sign_terms
 from rag.prompts import estimate_tokens
 
 TABLE = """Table 1-1.—Thermal Conductivities of Tube Materials
@@ -455,3 +455,20 @@ def test_a_line_with_a_value_of_the_kind_asked_is_preferred() -> None:
     )
     shown = _select("How long does the headset battery take to charge?", body, "text", budget=14)
     assert "2 hours" in shown, shown
+
+
+def test_a_quoted_letter_finds_the_line_that_shows_it() -> None:
+    body = (
+        "A display code shows what the machine is doing. "
+        "The code H means the heater is warming the water. "
+        "The code A means the water tank is empty. "
+        "The display dims after ten minutes."
+    )
+    shown = _select("What does the 'A' on the display mean?", body, "text", budget=12)
+    assert "water tank is empty" in shown, shown
+    assert "heater" not in shown, "the other code's line shares the question's words, not its letter"
+    assert quoted_signs("""Don't confuse 'E' with "H", or 'a' with anything.""") == ["E", "H"]
+    assert sign_terms("the wire segment letter (A) marks it", ["A"]) == {"'A'"}
+    assert sign_terms("P 215 A 4N", ["A"]) == {"'A'"}
+    assert not sign_terms("A display code. A new line: A", ["A"]), "an article opening a sentence is no quoted A"
+    assert not sign_terms("ALUM and AB", ["A"]), "a letter inside a word is not the letter"
