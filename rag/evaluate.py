@@ -290,16 +290,22 @@ def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: 
     return out
 
 
+_KEY = re.compile(r"\[\d+\]")
 # A whole number an answer may write in words ("3": "three").
 _SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}
 
 
 def contains(text: str, expected: str) -> bool:
     """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14". A
-    whole number up to twenty is there in words too: "three aids" gives the count "3"."""
+    whole number up to twenty is there in words too: "three aids" gives the count "3"; a
+    word is there in its plural too ("weak symbols" for "weak symbol"). A citation key is
+    no word of the answer: "[1]" does not give "1"."""
+    text = _KEY.sub(" ", text)
     words = r"\s+".join(re.escape(w) for w in expected.lower().split())
     if expected.strip() in _SPELLED:
         words = f"(?:{words}|{_SPELLED[expected.strip()]})"
+    elif expected.strip()[-1:].isalpha():
+        words += "(?:e?s)?"
     return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", text.lower()) is not None
 
 

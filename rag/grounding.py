@@ -336,6 +336,33 @@ ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?![a-z])|\n+")
 ANSWER_SENTENCE_KEEP = re.compile(f"({ANSWER_SENTENCE.pattern})")
 
 
+# What heads a figure source's labels in the prompt (rag/prompts.py), under the source's title
+# line; on a page, a figure's labels follow "Figure 2-40 labels:" (manualrag.types.labels_heading).
+DIAGRAM_LABELS = "Labels read from the diagram:"
+_LABELS_HEADING = re.compile(r"^\s*(.+?) labels:\s*$")
+_LABEL_WORDS = 6  # a longer line ending in a full stop is a sentence, not a label
+
+
+def _with_captions(lines: Sequence[str], about: list[set[str]]) -> list[set[str]]:
+    """`about` with each figure label line speaking also of what its figure's caption says:
+    on a page, the lines that name the figure ("Figure 2-40.—Lacing shuttle." for the labels
+    under "Figure 2-40 labels:"); in a figure source, its title line. A label '3"' is a
+    dimension of the shuttle, though no word beside it says so."""
+    out = list(about)
+    caption: set[str] = set()
+    for i, line in enumerate(lines):
+        heading = _LABELS_HEADING.match(line)
+        if line.strip() == DIAGRAM_LABELS:
+            caption = terms(lines[0])
+        elif heading:
+            name = re.compile(rf"{re.escape(heading[1])}(?![\w-])")
+            caption = terms(" ".join(other for other in lines if other is not line and name.search(other)))
+        elif line.rstrip().endswith(".") and len(line.split()) > _LABEL_WORDS:
+            caption = set()  # a sentence: the page's prose again, not the figure's labels
+        out[i] = out[i] | caption
+    return out
+
+
 def unsupported_values(
     answer: str, evidence: Sequence[str], question: str = "", counts: bool = False, topical: bool = False
 ) -> list[str]:
@@ -371,7 +398,8 @@ def unsupported_values(
         # A source's key ("[3] page 78") is our numbering, not a value the manual states.
         own = [_KEY.sub(" ", line) for line in block.splitlines() if line.strip()]
         lines += own
-        about += [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
+        near = [terms(" ".join(own[max(0, i - 1) : i + 2])) if topical else set() for i in range(len(own))]
+        about += _with_captions(own, near) if topical else near
         if things:
             tallies += [_counts_stated(line, heads) for line in own]
         title: set[str] = set()

@@ -27,7 +27,7 @@ from typing import Any
 from manualrag.types import Hit, figure_name, labels_heading
 from rag import evidence
 from rag.catalog import CATALOG_PREFIX
-from rag.grounding import counted, counted_lists
+from rag.grounding import DIAGRAM_LABELS, counted, counted_lists
 
 Message = dict[str, Any]
 
@@ -129,7 +129,7 @@ def source_body(hit: Hit) -> str:
             line = line[len("labels:") :].strip()
         if line:
             labels.append(line)
-    return "Labels read from the diagram:\n" + "\n".join(labels) if labels else ""
+    return DIAGRAM_LABELS + "\n" + "\n".join(labels) if labels else ""
 
 
 def _truncate(text: str, max_chars: int) -> str:

@@ -306,6 +306,8 @@ def test_an_expected_value_counts_only_as_whole_words() -> None:
     assert contains("Rated at 200°C [1].", "200°C") and contains("the  GT\nSport", "GT Sport")
     assert not contains("the XGT6 trim", "GT") and contains("It is BLUE.", "blue")
     assert contains("It tries three aids [1].", "3") and not contains("It tries thirteen aids [1].", "3")
+    assert not contains("It is 3 inches long [1].", "1"), "a citation key is no value of the answer"
+    assert contains("Level 1 removes weak symbols [2].", "weak symbol") and not contains("symbolic", "symbol")
 
 
 def test_a_table_row_carries_the_unit_its_title_names() -> None:
@@ -440,3 +442,20 @@ def test_a_value_in_words_is_its_digits() -> None:
     # A count question's answer may copy the list: its marks are no counts.
     steps = "1. Switch off the breaker.\n2. Remove the four screws.\n3. Fit the new contactor."
     assert check_draft(steps, evidence, "How many steps does it take to replace the contactor?").grounded
+
+
+def test_a_figure_label_speaks_of_what_its_caption_says() -> None:
+    # A dimension printed on a drawing stands alone under the figure's labels heading: the
+    # caption on the page says what it measures.
+    page = ("[1] page 78, Lacing\nA lacing shuttle keeps the cord from fouling.\n[…]\n"
+            "Figure 2-40.—Lacing shuttle.\n[…]\nFigure 2-40 labels:\n3 in.")
+    question = "How long is the lacing shuttle?"
+    assert check_draft("The lacing shuttle is 3 in. long [1].", [page], question).grounded
+    # Another figure's caption says nothing of the labels under this one's heading.
+    other = page.replace("Figure 2-40 labels:", "Figure 2-41 labels:")
+    assert check_draft("The lacing shuttle is 3 in. long [1].", [other], question).unsupported == ["3 in"]
+    # A figure source's labels speak of its title; the page's prose after a page's labels does not.
+    figure = "[2] Figure 4-2, page 12: Pump motor fuse panel\nLabels read from the diagram:\nMAIN\n15 AMP"
+    assert check_draft("The pump motor fuse is 15 AMP [2].", [figure], "Which fuse protects the pump motor?").grounded
+    prose = (f"{page}\nThe next section explains how to tie a square knot in the cord.\n20 in.")
+    assert check_draft("The lacing shuttle is 20 in. long [1].", [prose], question).unsupported == ["20 in"]
