@@ -108,8 +108,9 @@ class Unit:
     columns: list[tuple[str, str]] = field(default_factory=list)
     # For a count question: the list this unit is part of, its lead-in and every item.
     members: list[Unit] = field(default_factory=list)
-    # The question line just before this one, which it answers (an FAQ's): shown with it.
-    asked: Unit | None = None
+    # A line shown whenever this one is: the question just before it that it answers (an
+    # FAQ's), the heading of the figure labels it is one of ("Figure 3-3 labels:").
+    lead: Unit | None = None
     # A question printed in the manual, or an exercise's choice: it states nothing.
     silent: bool = False
 
@@ -258,6 +259,8 @@ def _split_page(
             part = split_units("\n".join(lines), "figure", estimate, max_tokens)
             part.units[0].text = lines[0].strip()
             part.units[0].fixed = False
+            for label in part.units[1:]:  # labels without their heading read as the page's text
+                label.lead = part.units[0]
             # The retrieved figure's short label list is what the diagram says: shown with
             # the page. Its lines share few words with a question ("FLAG", "RIGHT ANGLE"
             # for "what other lug shapes?") and lose to any sentence of the page that does.
@@ -511,8 +514,8 @@ def select(
         if i not in opened:
             open_source(i)
         unit.keep, used = True, used + unit.tokens
-        if unit.asked is not None:
-            take(unit.asked, force)
+        if unit.lead is not None and id(unit.lead) in owner:  # (a heading repeated on the page is dropped)
+            take(unit.lead, force)
         unshown = [m for m in unit.members if not m.keep]
         if unshown and sum(m.tokens for m in unshown) <= budget - used:
             for member in unshown:  # a count needs every item of the list
@@ -631,7 +634,7 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
                     choice.score, choice.silent = 0.0, True
             else:
                 after.score = max(after.score, score)
-                after.asked = unit
+                after.lead = unit
 
 
 def _worth_showing(

@@ -472,3 +472,14 @@ def test_a_quoted_letter_finds_the_line_that_shows_it() -> None:
     assert sign_terms("P 215 A 4N", ["A"]) == {"'A'"}
     assert not sign_terms("A display code. A new line: A", ["A"]), "an article opening a sentence is no quoted A"
     assert not sign_terms("ALUM and AB", ["A"]), "a letter inside a word is not the letter"
+
+
+def test_a_figure_label_on_a_page_comes_with_its_heading() -> None:
+    page = (
+        "The pump housing is cast iron. The impeller is bronze.\n\n"
+        "Figure 3-1.—Pump assembly.\n\n"
+        "Figure 3-1 labels:\n" + "\n".join(f"PART {n}" for n in range(30)) + "\nRELIEF VALVE\nDRAIN PLUG"
+    )
+    (shown,) = select("Where is the relief valve?", [split_units(page, "page", estimate_tokens)], 12)
+    assert shown is not None and "RELIEF VALVE" in shown, shown
+    assert "Figure 3-1 labels:" in shown.split("RELIEF VALVE")[0], "a label alone reads as the page's text"
