@@ -782,7 +782,20 @@ def restates_question(answer: str, question: str) -> bool:
     if PAGES_ASKED.search(question) and _KEY.search(answer):
         return False
     said = terms(_KEY.sub(" ", answer)) - GLUE
+    # Picking one of the choices the question offers ("on the left or right side?": "on the
+    # right side") is an answer, though every word of it is the question's.
+    if any(len(said & pair) == 1 for pair in _choices(question)):
+        return False
     return bool(said) and said <= terms(question)
+
+
+_CHOICE = re.compile(r"([^\W_]+)['’\"”]?,?\s+or\s+['‘\"“]?([^\W_]+)", re.IGNORECASE)
+
+
+def _choices(question: str) -> list[set[str]]:
+    """The pairs of alternatives a question offers ("left or right", "'yes' or 'no'"), as terms."""
+    pairs = [terms(a) | terms(b) for a, b in _CHOICE.findall(question)]
+    return [pair for pair in pairs if len(pair) == 2]
 
 
 # A count an answer states: digits, a number word, or the words for none and one.

@@ -19,6 +19,7 @@ from rag.grounding import (
     series_count,
     _series,
     question_names,
+    restates_question,
     spells_code,
     terms,
     tokens,
@@ -155,6 +156,10 @@ def test_restating_the_question_is_no_answer() -> None:
     asked = "Which pages cover fuse handles?"
     assert check_draft("The pages that cover fuse handles are [1] and [2].", EVIDENCE, asked).grounded
     assert check_draft("The pages that cover fuse handles are listed.", EVIDENCE, asked).restated
+    # Picking one of the choices the question offers is an answer; naming both is not.
+    choice = "Is the fuse handle on the left or right side of the panel? Answer 'left' or 'right'."
+    assert not restates_question("The fuse handle is on the right side of the panel [1].", choice)
+    assert restates_question("The fuse handle is on the left or right side of the panel [1].", choice)
 
 
 def test_a_count_question_answered_without_a_number_is_no_answer() -> None:
