@@ -298,15 +298,18 @@ _SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}
 def contains(text: str, expected: str) -> bool:
     """`expected` in `text`, case and spacing aside, as whole words: "4" is not in "14". A
     whole number up to twenty is there in words too: "three aids" gives the count "3"; a
-    word is there in its plural too ("weak symbols" for "weak symbol"). A citation key is
-    no word of the answer: "[1]" does not give "1"."""
+    word is there in its plural too ("weak symbols" for "weak symbol"), a number with its
+    unit glued on ("5V" for "5"). A citation key is no word of the answer: "[1]" does not
+    give "1"."""
     text = _KEY.sub(" ", text)
     words = r"\s+".join(re.escape(w) for w in expected.lower().split())
     if expected.strip() in _SPELLED:
         words = f"(?:{words}|{_SPELLED[expected.strip()]})"
     elif expected.strip()[-1:].isalpha():
         words += "(?:e?s)?"
-    return re.search(rf"(?<![a-z0-9]){words}(?![a-z0-9])", text.lower()) is not None
+    # A number may have its unit glued on ("5" in "0 to 5V"), not more digits ("14", "1.5").
+    after = r"(?![0-9]|[.,][0-9])" if expected.strip()[-1:].isdigit() else r"(?![a-z0-9])"
+    return re.search(rf"(?<![a-z0-9]){words}{after}", text.lower()) is not None
 
 
 def run_answer_eval(engine, questions_path: Path, scope: str = "manual") -> dict[str, object]:  # type: ignore[no-untyped-def]

@@ -299,6 +299,10 @@ _SPELLED_VALUE = re.compile(
 )
 
 
+# A decimal written without its leading zero (".961", ".25 inch"), as older manuals do.
+_LEADING_POINT = re.compile(r"(?<![\w.,])\.(?=\d)")
+
+
 def _values_text(text: str) -> str:
     """The text as the value checks read it: manuals write 200º C (an ordinal sign, a space)
     or 27 ◦C (LaTeX's degree, a white bullet) as often as 200°C, and a range is spelled
@@ -306,6 +310,7 @@ def _values_text(text: str) -> str:
     volts" vouches for "12-24 V". A value in words is its digits: "ten minutes" vouches
     for "10 minutes"."""
     text = re.sub(r"[°º˚◦∘]\s*([CF])\b", r"°\1", text)
+    text = _LEADING_POINT.sub("0.", text)  # ".961 mA" is 0.961 mA
     text = _SPELLED_VALUE.sub(lambda m: str(NUMBER_WORDS[m[1].lower()]), text)
     return _RANGE.sub(lambda m: f"{m[1]} {m[3]} to {m[2]} {m[3]}", text)
 
@@ -843,12 +848,15 @@ _AMOUNT_IN = re.compile(rf"\bhow\s+(?:many|much)\s+({_UNIT_WORDS})\b", re.IGNORE
 # A question that asks for a measurement: "at what temperature", "what voltage is …", "what
 # is the pressure of …", "how hot". The measure must be what is asked, not a kind of thing:
 # "what temperature sensors are shown?" asks for sensors, so a measure word counts only
-# before a verb or a preposition, or after "at"/"to".
+# before a verb, a preposition or a clause ("the maximum current the output can supply"), or
+# after "at"/"to"; "maximum", "rated" and the like may stand before it.
 _MEASURES = ("temperature|voltage|current|pressure|frequency|resistance|capacitance|wattage|torque"
              "|weight|length|width|height|depth|diameter|thickness|capacity|speed|distance")
+_MEASURE_KIND = r"(?:(?:maximum|minimum|max|min|rated|nominal|typical|peak|actual|operating|output|input)\s+)?"
 _MEASURE_ASKED = re.compile(
-    rf"\b(?:(?:at|to)\s+what\s+({_MEASURES})\b"
-    rf"|what\s+(?:is\s+the\s+|are\s+the\s+)?({_MEASURES})\s+(?:is|are|does|do|should|must|can|will|of|for|in|at)\b"
+    rf"\b(?:(?:at|to)\s+what\s+{_MEASURE_KIND}({_MEASURES})\b"
+    rf"|what\s+(?:is\s+the\s+|are\s+the\s+|was\s+the\s+)?{_MEASURE_KIND}({_MEASURES})\s+"
+    r"(?:is|are|was|were|does|do|did|has|have|should|must|can|will|of|for|in|at|the)\b"
     r"|how\s+(hot|cold|heavy|wide|tall|high|deep|thick|far)\b)",
     re.IGNORECASE,
 )

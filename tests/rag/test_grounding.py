@@ -202,6 +202,11 @@ def test_a_measurement_question_answered_without_a_value_is_no_answer() -> None:
     # A measure word naming a kind of thing asks for things, not a value.
     assert not gives_no_value("The inlet air and engine temperature sensors [1].",
                               "What temperature sensors are shown on the slides?")
+    # "Maximum", "rated" and the like may stand before the measure, a clause after it.
+    assert gives_no_value("The output can supply 5 volts [1].", "What is the maximum current the output can supply?")
+    assert not gives_no_value("It supplies 20 mA [1].", "What is the maximum current the output can supply?")
+    assert gives_no_value("It was low in cold water [1].", "What resistance was measured in cold water?")
+    assert not gives_no_value("It is the current source [1].", "What current source drives the LED?")
     # A strong model's answer is its own.
     assert check_draft("At the nominal temperature [1].", evidence, asked, "values").grounded
 
@@ -313,6 +318,7 @@ def test_an_expected_value_counts_only_as_whole_words() -> None:
     assert contains("It tries three aids [1].", "3") and not contains("It tries thirteen aids [1].", "3")
     assert not contains("It is 3 inches long [1].", "1"), "a citation key is no value of the answer"
     assert contains("Level 1 removes weak symbols [2].", "weak symbol") and not contains("symbolic", "symbol")
+    assert contains("Keep IN1 within 0 to 5V [1].", "5") and not contains("It is 1.5 V.", "1")
 
 
 def test_a_table_row_carries_the_unit_its_title_names() -> None:
@@ -351,6 +357,14 @@ def test_a_value_from_a_line_about_something_else_is_not_the_answer() -> None:
              "Gage number 14: Diameter (mils): 64.0; Pounds per 1,000 ft.: 12.4")
     assert check_draft("1,000 feet of AWG 14 solid copper wire weighs 12.4 pounds [1].", [table],
                        "How much does 1,000 feet of AWG 14 solid copper wire weigh?").grounded
+
+
+def test_a_decimal_without_its_leading_zero_is_that_decimal() -> None:
+    evidence = ["[2] page 17, Calibration\nThe actual value of the current source is 3.725/3.876 = .961 mA."]
+    asked = "What is the actual value of the current source?"
+    assert check_draft("The actual value of the current source is 0.961 mA [2].", evidence, asked).grounded
+    assert check_draft("The actual value of the current source is .961 mA [2].", evidence, asked).grounded
+    assert check_draft("The actual value of the current source is 0.916 mA [2].", evidence, asked).unsupported == ["0.916 mA"]
 
 
 @pytest.mark.parametrize("sign", ["°", "º", "˚", "◦", "∘"])
