@@ -28,6 +28,8 @@ from rag.page_refs import NUMBER_WORDS, PAGE_REF
 # Letters and digits, with inner ".", ",", "/" or "-" kept: "3-11", "1,450", "0.5", "3/8", "b31a".
 WORD = re.compile(r"[^\W_]+(?:[.,/-][^\W_]+)*")
 _PARTS = re.compile(r"[-/.]")
+# A decimal written without its leading zero (".961", ".25 inch"), as older manuals do.
+_LEADING_POINT = re.compile(r"(?<![\w.,])\.(?=\d)")
 
 # Words that say nothing about which passage or line answers: glue, question words, and
 # what every question about a manual says ("shown", "manual", "listed").
@@ -61,10 +63,11 @@ def terms(text: str) -> set[str]:
 
     A hyphenated, slashed or dotted word also counts by its letter parts: "hand-operated"
     finds "HAND OPERATED", "flow rate" finds "flow-rate-limit", "SoftStarter" finds
-    "pump.drivers.SoftStarter"; "3-10" does not give "10", nor "3.5" give "5".
+    "pump.drivers.SoftStarter"; "3-10" does not give "10", nor "3.5" give "5"; ".961" is
+    "0.961".
     """
     out: set[str] = set()
-    for word in tokens(text):
+    for word in tokens(_LEADING_POINT.sub("0.", text)):
         parts = [word]
         if _PARTS.search(word):
             parts += [p for p in _PARTS.split(word) if p.isalpha() and len(p) > 1]
@@ -297,10 +300,6 @@ _UNIT_WORDS = "|".join(sorted((u for u in _UNIT if len(u) >= 3 and u.isalpha()),
 _SPELLED_VALUE = re.compile(
     r"\b(" + "|".join(NUMBER_WORDS) + rf")(?=[\s-](?:{_UNIT_WORDS})\b)", re.IGNORECASE
 )
-
-
-# A decimal written without its leading zero (".961", ".25 inch"), as older manuals do.
-_LEADING_POINT = re.compile(r"(?<![\w.,])\.(?=\d)")
 
 
 def _values_text(text: str) -> str:

@@ -281,3 +281,11 @@ def test_a_key_after_the_full_stop_is_moved_with_its_sentence() -> None:
 def test_restates_question(answer: str, restated: bool) -> None:
     question = "Which hand-operated valve symbols does the piping symbols appendix show?"
     assert restates_question(answer, question) is restated
+
+
+def test_a_decimal_without_its_leading_zero_moves_the_key_to_its_source() -> None:
+    evidence = ["[1] page 17, Calibration\nThe actual value of the current source is 3.725/3.876 = .961 mA.",
+                "[2] page 57, Observation\nOne can follow a calibration procedure to obtain the actual gain."]
+    text, moved = repoint_citations("The calibration found the actual current to be 0.961 mA [2].", evidence,
+                                    "What did the calibration find the actual current to be?")
+    assert text.endswith("0.961 mA [1].") and moved == [1], text

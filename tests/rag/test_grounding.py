@@ -40,6 +40,7 @@ def test_one_tokenizer_for_codes_values_and_words() -> None:
     assert "10" not in terms("see 3-10"), "a number inside a code is not a number of its own"
     assert {"pump", "driver", "softstarter"} <= terms("pump.drivers.SoftStarter")
     assert "5" not in terms("a 3.5 A fuse"), "a decimal is one number"
+    assert terms("= .961 mA") == terms("0.961 mA"), "a decimal without its leading zero is the same number"
 
 
 def test_a_raised_mark_is_no_digit_of_the_value() -> None:
