@@ -62,6 +62,12 @@ WHOLE_ITEM_TOKENS = 40
 # items is shown: its items share few words with the question (the steps of "how many steps
 # to descale?" name the drip tray and the button), and a count needs every item.
 WHOLE_LIST_TOKENS = 200
+# A list's lead-in ("You should forward the following ports for Coturn:") says nothing
+# without its items, which share no word with the question ("• UDP 3478", "• TCP 5349"): a
+# lead-in shown brings items of up to this many tokens in all.
+LEAD_IN_ITEMS_TOKENS = 60
+# A lead-in ends in a colon, or its first item follows the colon in the same unit.
+_LEAD_IN = re.compile(rf":\s*(?:(?:{ITEM_MARK}|-)\s.*)?$")
 # The line after a list shown whole comes with it when it is this short or shorter.
 END_LINE_TOKENS = 40
 # A table printed without rules: its caption, then one short line per row ("#20 - #16 65
@@ -471,11 +477,14 @@ def select(
                     unit.score *= VALUE_ASKED
     _questions_to_answers(sources)
 
-    if HOW_MANY.search(question):
-        for source in sources:
-            for run in _lists(source):
+    counting = HOW_MANY.search(question) is not None
+    for source in sources:
+        for run in _lists(source):
+            if counting:
                 for unit in run:
                     unit.members = run
+            elif _LEAD_IN.search(run[0].text) and sum(u.tokens for u in run[1:]) <= LEAD_IN_ITEMS_TOKENS:
+                run[0].members = run
 
     forced = [*keep, *[False] * len(sources)]
     kept = _worth_showing(sources, score, forced)
@@ -524,7 +533,8 @@ def select(
             # items may be missing, to the model and to the count check (rag/grounding.py).
             units = chosen[i].units
             after = next(k for k, u in enumerate(units) if u is unit.members[-1]) + 1  # by identity
-            if after < len(units) and not units[after].fixed and units[after].tokens <= min(END_LINE_TOKENS, budget - used):
+            if (counting and after < len(units) and not units[after].fixed
+                    and units[after].tokens <= min(END_LINE_TOKENS, budget - used)):
                 take(units[after], force=True)
         matching = [r for r in unit.rows if r.terms & wanted]
         if matching:

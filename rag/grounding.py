@@ -825,7 +825,9 @@ def series_count(answer: str, question: str, evidence: Sequence[str]) -> int | N
     as a list or series that `evidence` counts (``counted_lists``) has: in a series of its
     own ("includes gpasm, gplink, and gplib": 3) or a line each (the steps copied, their
     marks dropped; a lead-in line ending in a colon aside). None when it names no such
-    number of items, or writes it as the count."""
+    number of items, or writes it as the count, or the question asks no "how many"."""
+    if not HOW_MANY.search(question):
+        return None  # "which ports …?" answered with the list: the list is the answer
     sizes = {int(n) for n in list_sizes(evidence, question, counted(question))}
     text = ITEM_NUMBER.sub(" ", _KEY.sub(" ", answer))
     named = [series[0] for sentence in ANSWER_SENTENCE.split(text) if (series := _series(sentence)) is not None]

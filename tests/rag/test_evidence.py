@@ -483,3 +483,17 @@ def test_a_figure_label_on_a_page_comes_with_its_heading() -> None:
     (shown,) = select("Where is the relief valve?", [split_units(page, "page", estimate_tokens)], 12)
     assert shown is not None and "RELIEF VALVE" in shown, shown
     assert "Figure 3-1 labels:" in shown.split("RELIEF VALVE")[0], "a label alone reads as the page's text"
+
+
+def test_a_list_lead_in_brings_its_short_list() -> None:
+    body = (
+        "Port Forwarding\n"
+        "If the box is behind a router, set up port forwarding on the router.\n"
+        "You should forward the following ports for the relay:\n"
+        "• UDP 3478\n• TCP 3478\n• UDP 5349\n• TCP 5349\n"
+        "The router firewall keeps other ports closed for the relay. The relay also needs a domain name."
+    )
+    shown = _select("Which ports do I forward on my router for the relay?", body, "page", budget=50)
+    assert "following ports for the relay:" in shown, shown
+    assert all(port in shown for port in ("UDP 3478", "TCP 3478", "UDP 5349", "TCP 5349")), shown
+    assert "domain name" not in shown, "a lead-in brings its items, not the text after them"

@@ -479,3 +479,10 @@ def test_a_figure_label_speaks_of_what_its_caption_says() -> None:
     assert check_draft("The pump motor fuse is 15 AMP [2].", [figure], "Which fuse protects the pump motor?").grounded
     prose = (f"{page}\nThe next section explains how to tie a square knot in the cord.\n20 in.")
     assert check_draft("The lacing shuttle is 20 in. long [1].", [prose], question).unsupported == ["20 in"]
+
+
+def test_a_list_given_for_which_is_no_count() -> None:
+    evidence = ["[1] page 47, Relay\nYou should forward the following ports for the relay:\n• UDP 3478\n• TCP 3478\n• UDP 5349"]
+    listed = "The ports to forward are:\n- UDP 3478\n- TCP 3478\n- UDP 5349 [1]"
+    assert series_count(listed, "Which ports do I forward for the relay?", evidence) is None
+    assert series_count(listed, "How many ports do I forward for the relay?", evidence) == 3
