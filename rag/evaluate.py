@@ -290,6 +290,7 @@ def _run_baselines(engine, questions, scope, k, library, manuals_dir):  # type: 
     return out
 
 
+# A source's key in an answer ("[2]").
 _KEY = re.compile(r"\[\d+\]")
 # A whole number an answer may write in words ("3": "three").
 _SPELLED = {str(n): word for word, n in NUMBER_WORDS.items()}

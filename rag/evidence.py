@@ -112,7 +112,8 @@ class Unit:
     # A row's key and (column name, value) pairs, to show only the columns a question names.
     key: str = ""
     columns: list[tuple[str, str]] = field(default_factory=list)
-    # For a count question: the list this unit is part of, its lead-in and every item.
+    # The list shown whole with this unit: for a count question, the list it is part of (its
+    # lead-in and every item); for any other, the short list a lead-in opens.
     members: list[Unit] = field(default_factory=list)
     # A line shown whenever this one is: the question just before it that it answers (an
     # FAQ's), the heading of the figure labels it is one of ("Figure 3-3 labels:").
@@ -527,7 +528,7 @@ def select(
             take(unit.lead, force)
         unshown = [m for m in unit.members if not m.keep]
         if unshown and sum(m.tokens for m in unshown) <= budget - used:
-            for member in unshown:  # a count needs every item of the list
+            for member in unshown:  # a count needs every item, and a lead-in says nothing without them
                 take(member, force=True)
             # With the line after it the list is seen to end: a "[…]" there would say that
             # items may be missing, to the model and to the count check (rag/grounding.py).
