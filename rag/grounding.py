@@ -669,14 +669,44 @@ def _enumerations(block: str) -> list[tuple[int, str]]:
     return found
 
 
+# Numbered items given by the ends of their run ("Greater Houston: 15 through 18", "Channels
+# 1-16"): as many items as the numbers it spans. Not a figure's, table's or page's number
+# ("Figure 2-40", "pages 12-15"), nor a range of values ("0 to 40 °C", "8-10 hours", "5-10%").
+_NUMBER_RANGE = re.compile(
+    r"(?<![\w.,/-])(\d{1,3})\s*(?:through|thru|to|[-–—])\s*(\d{1,3})(?![\w.,/]|-\d)", re.IGNORECASE
+)
+_NOT_ITEMS = re.compile(r"(?:\b(?:fig|figures?|tables?|pages?|pp?|sections?|chapters?|paragraphs?|para)\.?|[§#])\s*$",
+                        re.IGNORECASE)
+MAX_RANGE_ITEMS = 100
+
+
+def _ranges(block: str) -> list[tuple[int, str, str]]:
+    """The runs of numbered items a source gives by their ends (``_NUMBER_RANGE``), each as
+    its number of items, its label, and the range as written. The label is what stands
+    before it on its line after any other number: lines run together in a page's text
+    ("Greater San Antonio: 13 and 14 Greater Houston: 15 through 18")."""
+    found: list[tuple[int, str, str]] = []
+    for line in block.splitlines():
+        for match in _NUMBER_RANGE.finditer(line):
+            first, last = int(match[1]), int(match[2])
+            before, after = line[: match.start()], line[match.end() :]
+            unit = tokens(after)[:1]
+            if (not 0 < first < last or last - first >= MAX_RANGE_ITEMS or _NOT_ITEMS.search(before)
+                    or unit and unit[0] in _UNIT or after.lstrip().startswith("%")):
+                continue
+            found.append((last - first + 1, re.split(r"\S*\d\S*", before)[-1].strip(), match[0]))
+    return found
+
+
 def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> list[tuple[int, int, str]]:
     """The complete lists in `evidence` whose lead-in speaks of what the question counts
     them in ("how many steps to descale" and a list after "To descale the machine:"), each
-    as (its source's index, its number of items, its lead-in's last line). The lead-in must
-    share the question's words besides the counted thing that its source uses, two of them
-    or half when there are fewer: every list under a column heading "Market Name" would
-    otherwise count markets, and a list after "Texas" the markets of a page's "Greater
-    Houston"."""
+    as (its source's index, its number of items, a sentence saying so for the prompt). So do
+    runs of numbered items given by their ends ("Greater Houston: 15 through 18": 4). The
+    lead-in must share the question's words besides the counted thing that its source uses,
+    two of them or half when there are fewer: every list under a column heading "Market
+    Name" would otherwise count markets, and a list after "Texas" the markets of a page's
+    "Greater Houston"."""
     own = set().union(*(terms(t) for t in things)) if things else set()
     heads = counted_heads(question) if things else set()
     # Where to look ("on pages 3 and 4") says nothing of what is listed: a catalog's list of
@@ -688,14 +718,22 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
         # The question's words its source uses: "put" and "line" of "how many parameters can
         # I put on a diode's .model line" are not there, "Diode" of the heading is.
         said = qualifiers & terms(PAGE_REF.sub(" ", block))
-        for size, before in _lists(_KEY.sub(" ", block)):
+
+        def speaks(before: str) -> bool:
             lead_in = terms(" ".join(tokens(PAGE_REF.sub(" ", before))[-LEAD_IN_WORDS:]))
             # A question that names nothing but the thing ("how many advantages of relocatable
             # mode does the manual list?") is answered by a list whose lead-in names it.
-            if (said and len(lead_in & said) >= min(2, math.ceil(len(said) / 2))
-                    or not qualifiers and len(lead_in & own) >= math.ceil(len(own) / 2)):
+            return bool(said and len(lead_in & said) >= min(2, math.ceil(len(said) / 2))
+                        or not qualifiers and len(lead_in & own) >= math.ceil(len(own) / 2))
+
+        for size, before in _lists(_KEY.sub(" ", block)):
+            if speaks(before):
                 line = re.split(r"(?<=[.!?])\s+", (before.strip().splitlines() or [""])[-1])[-1]
-                found.append((n, size, " ".join(line.split()[-LEAD_IN_WORDS:])))
+                found.append((n, size, _list_note(line, size)))
+        for size, before, span in _ranges(_KEY.sub(" ", block)):
+            if speaks(before):
+                lead = " ".join(before.split()[-LEAD_IN_WORDS:])
+                found.append((n, size, f'The items numbered {span} after "{lead}" are {size}.'))
         # A series in a sentence ("the strength can be either A, B, C or D") is counted when
         # the words before it name the thing counted (``counted_heads``: "how many
         # accessories come with …" counts accessories), not only where: a kit's series of
@@ -703,8 +741,12 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
         body = block.split("\n", 1)[1] if _KEY.match(block) and "\n" in block else block
         for size, before in _enumerations(body):  # not the source's title ("[3] Figure, page 22")
             if heads and len({singular(w) for w in tokens(before)} & heads) >= math.ceil(len(heads) / 2):
-                found.append((n, size, " ".join(before.split()[-LEAD_IN_WORDS:])))
+                found.append((n, size, _list_note(before, size)))
     return found
+
+
+def _list_note(lead_in: str, size: int) -> str:
+    return f'The list after "{" ".join(lead_in.split()[-LEAD_IN_WORDS:])}" has {size} items.'
 
 
 def list_sizes(evidence: Sequence[str], question: str, things: set[str]) -> set[str]:

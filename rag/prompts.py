@@ -267,8 +267,8 @@ def _with_list_counts(question: str, given: list[tuple[Group, str]], many: bool)
         return given
     shown = [f"{source_title(n, g[0], many)}\n{body}" for n, (g, body) in enumerate(given, start=1)]
     notes: dict[int, list[str]] = {}
-    for n, size, lead_in in counted_lists(shown, question, things):
-        notes.setdefault(n, []).append(f"(The list after \"{lead_in}\" has {size} items.)")
+    for n, _, note in counted_lists(shown, question, things):
+        notes.setdefault(n, []).append(f"({note})")
     return [(g, "\n".join([body, *notes.get(n, [])])) for n, (g, body) in enumerate(given)]
 
 

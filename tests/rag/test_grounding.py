@@ -16,6 +16,7 @@ from rag.grounding import (
     options,
     keyword_query,
     list_sizes,
+    _ranges,
     series_count,
     _series,
     question_names,
@@ -418,6 +419,22 @@ def test_a_list_states_its_count_by_its_items() -> None:
     question = "How many advantages of relocatable mode does the manual list?"
     assert list_sizes(reasons, question, counted(question)) == {"3"}
     assert list_sizes(reasons, "How many advantages of absolute mode?", counted("How many advantages of absolute mode?")) == set()
+
+
+def test_a_run_of_numbered_items_given_by_its_ends_states_its_count() -> None:
+    # Lines run together in a page's text: each run's label is what follows the number before it.
+    zones = ["[2] page 14, Watering plan\nZones by area: Front lawn: zones 1 through 4 Back garden: zones 5-9 "
+             "Hedges: 10 and 11\nWater 8-10 minutes at 0 to 40 °C, 5-10% slope; see Figure 2-40 and pages 12-15."]
+    question = "How many zones water the back garden?"
+    assert list_sizes(zones, question, counted(question)) == {"5"}
+    assert check_draft("Five zones water the back garden [2].", zones, question).grounded
+    assert check_draft("Nine zones water the back garden [2].", zones, question).unsupported == ["9"]
+    # A figure's or page's number, and a range of values with its unit, count no items.
+    assert [(size, label) for size, label, _ in _ranges(zones[0])] == [
+        (4, "Zones by area: Front lawn: zones"), (5, "Back garden: zones")]
+    for asked in ("How many figures show the slope?", "How many pages cover the slope?",
+                  "How many minutes of watering?", "How many slope settings?"):
+        assert list_sizes(zones, asked, counted(asked)) == set(), asked
 
 
 def test_a_series_in_a_sentence_states_its_count() -> None:
