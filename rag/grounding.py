@@ -367,6 +367,11 @@ def _with_captions(lines: Sequence[str], about: list[set[str]]) -> list[set[str]
     return out
 
 
+# The page number in a source's title line (rag/prompts.py source_title): "[2] page 12, …",
+# "[1] Figure 2.9, manual.pdf, page 31: …".
+_TITLE_PAGE = re.compile(r"\[\d+\][^\n]*?\bpage (\d+)")
+
+
 def unsupported_values(
     answer: str, evidence: Sequence[str], question: str = "", counts: bool = False, topical: bool = False
 ) -> list[str]:
@@ -387,6 +392,12 @@ def unsupported_values(
     the unit its table's title names ("Capacities (in Amperes)"), the nearest line above
     it in its source that is not a row.
     """
+    # A source title's page number ("[2] page 12, Measurements") is our metadata, not a value
+    # the manual states: "the baud rate is 12" read from it is invented. It vouches only for
+    # the answer saying where something is ("on page 12").
+    titled = {m[1] for block in evidence if (m := _TITLE_PAGE.match(block))}
+    answer = PAGE_REF.sub(lambda m: " " if set(re.findall(r"\d+", m[1])) <= titled else m[0], answer)
+    evidence = [_TITLE_PAGE.sub(lambda m: m[0][: m.start(1) - m.start()], block, count=1) for block in evidence]
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
     heads = counted_heads(question) if counts else set()  # what a line's count must be of

@@ -361,6 +361,19 @@ def test_a_value_from_a_line_about_something_else_is_not_the_answer() -> None:
                        "How much does 1,000 feet of AWG 14 solid copper wire weigh?").grounded
 
 
+def test_a_source_titles_page_number_is_no_value_of_the_manual() -> None:
+    # The prompt's own "page 12" vouches for where a thing is, never for a value.
+    evidence = ["[2] page 12, Getting started\nConnect the logger to the USB port before the first reading."]
+    question = "What baud rate does the logger use on its USB link?"
+    assert check_draft("The logger uses a baud rate of 12 on its USB link [2].", evidence, question).unsupported == ["12"]
+    where = "Where is connecting the logger described?"
+    assert check_draft("Connecting the logger is described on page 12 [2].", evidence, where).grounded
+    assert check_draft("It is on page 14 [2].", evidence, where).unsupported == ["14"]
+    # The manual's own numbers still count, a printed page number among them.
+    printed = ["[1] page 12, Getting started\nThe logger talks at 12 kbaud over USB.\n12"]
+    assert check_draft("The logger talks at 12 kbaud [1].", printed, question).grounded
+
+
 def test_a_decimal_without_its_leading_zero_is_that_decimal() -> None:
     evidence = ["[2] page 17, Calibration\nThe actual value of the current source is 3.725/3.876 = .961 mA."]
     asked = "What is the actual value of the current source?"
