@@ -395,9 +395,10 @@ def unsupported_values(
     # A source title's page number ("[2] page 12, Measurements") is our metadata, not a value
     # the manual states: "the baud rate is 12" read from it is invented. It vouches only for
     # the answer saying where something is ("on page 12").
-    titled = {m[1] for block in evidence if (m := _TITLE_PAGE.match(block))}
+    titles = [_TITLE_PAGE.match(block) for block in evidence]
+    titled = {m[1] for m in titles if m}
     answer = PAGE_REF.sub(lambda m: " " if set(re.findall(r"\d+", m[1])) <= titled else m[0], answer)
-    evidence = [_TITLE_PAGE.sub(lambda m: m[0][: m.start(1) - m.start()], block, count=1) for block in evidence]
+    evidence = [block[: m.start(1)] + block[m.end(1) :] if m else block for block, m in zip(evidence, titles)]
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
     heads = counted_heads(question) if counts else set()  # what a line's count must be of
@@ -737,11 +738,12 @@ def counted_lists(evidence: Sequence[str], question: str, things: set[str]) -> l
             return bool(said and len(lead_in & said) >= min(2, math.ceil(len(said) / 2))
                         or not qualifiers and len(lead_in & own) >= math.ceil(len(own) / 2))
 
-        for size, before in _lists(_KEY.sub(" ", block)):
+        unkeyed = _KEY.sub(" ", block)
+        for size, before in _lists(unkeyed):
             if speaks(before):
                 line = re.split(r"(?<=[.!?])\s+", (before.strip().splitlines() or [""])[-1])[-1]
                 found.append((n, size, _list_note(line, size)))
-        for size, before, span in _ranges(_KEY.sub(" ", block)):
+        for size, before, span in _ranges(unkeyed):
             if speaks(before):
                 lead = " ".join(before.split()[-LEAD_IN_WORDS:])
                 found.append((n, size, f'The items numbered {span} after "{lead}" are {size}.'))
