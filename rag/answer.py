@@ -46,6 +46,8 @@ from rag.prompts import (
 
 # The evidence card's quote: a sentence or two, a table row, a few labels.
 QUOTE_TOKENS = 60
+# Written after the question when the first draft named nothing (see ``Answerer.ask``).
+NAME_IT = "Name it as the source does."
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ class Answerer:
         s = self.settings
         began = time.perf_counter()  # the first token's wait includes choosing the evidence
 
-        def prompt_for(budget: int) -> Prompt:
+        def prompt_for(budget: int, nudge: str = "") -> Prompt:
             prompt = build_prompt(
                 question,
                 hits,
@@ -169,6 +171,7 @@ class Answerer:
                 vision=s.vision,
                 pages=pages,
                 meaning=meaning,
+                nudge=nudge,
             )
             if s.vision:
                 attach_images(prompt, self._figure_images(prompt))
@@ -203,10 +206,13 @@ class Answerer:
             # The small model invents when the line it needs was cut from the prompt; the
             # same pages at a bigger budget often hold it (measured in README). The second
             # draft passes the same checks, so an unanswerable question stays unanswered.
+            # A draft that named nothing (it restated the question) is asked again to name
+            # what the source calls it: the 1.5B model then gives the part number it had left out.
+            nudge = NAME_IT if answer.restated and not answer.unsupported else ""
             answer.withheld_drafts.append(answer.raw_text.strip())
             yield Status("the draft stated what the lines shown don't: reading more of the pages…", restart=True)
             answer.unsupported, answer.restated = [], False
-            yield from self._draft(answer, prompt_for(s.retry_budget), began, named)
+            yield from self._draft(answer, prompt_for(s.retry_budget, nudge), began, named)
         answer.total_s = time.perf_counter() - began
         yield answer
 

@@ -180,6 +180,7 @@ def build_prompt(
     vision: bool = False,
     pages: PageTexts | None = None,
     meaning: evidence.Meaning | None = None,
+    nudge: str = "",
 ) -> Prompt:
     """System message + one user message holding the numbered sources and the question.
 
@@ -188,7 +189,8 @@ def build_prompt(
     source, which reads the whole page (`pages`) where it is known, so an answer spread
     over a page, or stated in the sentence beside the retrieved one, is in reach. The best
     `max_sources` pages are each cut down to the sentences, rows and labels that match
-    the question (rag/evidence.py), by words and, with `meaning`, by meaning.
+    the question (rag/evidence.py), by words and, with `meaning`, by meaning. `nudge` is
+    written after the question for the model only: the evidence is chosen for the question.
     """
     q = _truncate(" ".join(neutralise(question).split()), MAX_QUESTION_CHARS)
     earlier_text = ""
@@ -197,7 +199,7 @@ def build_prompt(
         earlier_text = f"\nEarlier questions in this conversation, for context: {shown}\n"
 
     def user_text(sources: str) -> str:
-        return _ANSWER.substitute(sources=sources, question=q, earlier=earlier_text).strip()
+        return _ANSWER.substitute(sources=sources, question=f"{q} {nudge}".strip(), earlier=earlier_text).strip()
 
     window = context_tokens - max_tokens - SAFETY_TOKENS - estimate_tokens(SYSTEM_PROMPT)
     # The system message (and its template tokens) is cached: only the user turn is new.

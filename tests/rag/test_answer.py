@@ -12,7 +12,7 @@ from PIL import Image
 
 from manualrag.settings import LlmSettings
 from manualrag.types import Answer, Citation, Hit
-from rag.answer import Answerer, Evidence, Status, Token, follow, load_png, name_pages, rewrite_query
+from rag.answer import NAME_IT, Answerer, Evidence, Status, Token, follow, load_png, name_pages, rewrite_query
 from rag.llm import ChatModel
 from rag.local_llm import EmbeddedLlm
 from rag.prompts import CANNOT_ANSWER, SYSTEM_PROMPT
@@ -425,6 +425,21 @@ def test_a_withheld_draft_is_tried_once_more_from_more_evidence(fake_llm: FakeLl
     assert answer.outcome == "answered" and "2.5 Nm" in answer.text, answer
     assert answer.withheld_drafts == ["Tighten the fuse holder to 20 Nm [1]."], "the first draft is kept for review"
     assert answer.first_token_s is not None and answer.total_s >= answer.first_token_s
+    assert NAME_IT not in fake_llm.chats[1].body["messages"][-1]["content"], "an invented value is not a name left out"
+
+
+def test_a_draft_that_named_nothing_is_asked_to_name_it(fake_llm: FakeLlm) -> None:
+    # "The relay comes in the kit [1]." restates the question: asked again, with the
+    # nudge after the question, the model names the part the source gives.
+    page = Hit(id="p9", manual="Kit.pdf", page=9, kind="text", score=1.0,
+               text="The kit holds a breadboard, two leads and one relay, part K48C2N, for switching the pump.")
+    fake_llm.script = [Reply(text="The relay comes in the kit [1]."), Reply(text="The kit's relay is the K48C2N [1].")]
+    answerer = _answerer(fake_llm.url, prompt_tokens=130, retry_prompt_tokens=800)
+    _, answer = _run(answerer, "Which relay comes in the kit?", [page])
+    first, second = (c.body["messages"][-1]["content"] for c in fake_llm.chats)
+    assert NAME_IT not in first and f"Which relay comes in the kit? {NAME_IT}" in second
+    assert answer.outcome == "answered" and "K48C2N" in answer.text, answer
+    assert answer.withheld_drafts == ["The relay comes in the kit [1]."]
 
 
 def test_a_second_invented_draft_is_withheld_too(fake_llm: FakeLlm) -> None:
