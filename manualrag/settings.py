@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # so old vectors are never mixed with new ones.
 INGEST_VERSION = 2  # 2: whole-page records beside passages, tables and figures
 # What the model reads anew per question, when not set: the embedded 1.5B model on 2 CPU
-# cores reads ~50 prompt tokens/s, so 260 keep the first token near 5 s; an endpoint on a
+# cores reads 35-50 prompt tokens/s, so 260 keep the first token at 5-8 s; an endpoint on a
 # GPU or a hosted model reads thousands a second.
 EMBEDDED_PROMPT_TOKENS = 260
 REMOTE_PROMPT_TOKENS = 2000
@@ -180,9 +180,8 @@ class LlmSettings(BaseModel):
         ge=128,
         description="Budget for what the model reads anew for each question (sources + question), "
         "estimated at 3.5 characters per token; each source is cut to its sentences, rows and labels "
-        "that match the question. Empty: 260 for the embedded model (on 2 CPU cores it reads ~50 "
-        "prompt tokens/s, so this bounds the wait for the first token to ~5 s), 2000 for a `base_url` "
-        "endpoint.",
+        "that match the question. Empty: 260 for the embedded model (2 CPU cores read 35-50 prompt "
+        "tokens/s, so the first token comes in 5-8 s), 2000 for a `base_url` endpoint.",
     )
     retry_prompt_tokens: int | None = Field(
         None,
