@@ -82,7 +82,14 @@ class Evidence:
         from rag.prompts import estimate_tokens, neutralise, source_body
 
         split = evidence.split_units(neutralise(source_body(hit)), hit.kind, estimate_tokens, max_tokens)
-        return evidence.select(self.question, [split], max_tokens)[0] or ""
+        body = evidence.select(self.question, [split], max_tokens)[0] or ""
+        shown = [u for u in split.units if u.keep]
+        if shown and all(u.silent for u in shown):
+            # A page of review questions states nothing, so no line of it is evidence; the
+            # question on it that echoes the user's says why the page ranked, where its
+            # numbers and choices say nothing.
+            return evidence.echoed_question(split, self.question) or body
+        return body
 
 
 AnswerEvent = Evidence | Token | Status | Answer

@@ -546,6 +546,7 @@ def select(
 
     # The best retrieval hit always shows its best line; a forced source its fixed lines.
     first_free = [u for u in chosen[0].units if not u.fixed] if chosen else []
+    first_free = [u for u in first_free if not u.silent] or first_free
     if first_free:
         take(max(first_free, key=lambda u: (u.score, -u.tokens)), force=True)
     for i in range(len(chosen)):
@@ -618,6 +619,19 @@ def _asks(unit: Unit) -> bool:
     return not (unit.fixed or unit.row) and unit.text.rstrip().endswith("?")
 
 
+def echoed_question(source: SourceText, question: str) -> str:
+    """The question printed in `source` (an exercise's, an FAQ's) that shares most words
+    with `question`, with its number: what a page of review questions has to do with it."""
+    wanted = terms(question)
+    units = source.units
+    asked = [i for i, unit in enumerate(units) if _asks(unit)]
+    if not asked:
+        return ""
+    i = max(asked, key=lambda j: len(units[j].terms & wanted))
+    mark = units[i - 1].text + " " if i > 0 and _EXERCISE_MARK.fullmatch(units[i - 1].text) else ""
+    return mark + units[i].text
+
+
 def _questions_to_answers(sources: Sequence[SourceText]) -> None:
     """A line that asks a question states nothing, however well it matches: a training
     manual's review question only echoes the user's ("Q16. What safety precaution must you
@@ -635,6 +649,8 @@ def _questions_to_answers(sources: Sequence[SourceText]) -> None:
             if not _asks(unit):
                 continue
             score, unit.score, unit.silent = unit.score, 0.0, True
+            if i > 0 and _EXERCISE_MARK.fullmatch(units[i - 1].text):  # its number ("1-42."), alone
+                units[i - 1].score, units[i - 1].silent = 0.0, True
             after = units[i + 1] if i + 1 < len(units) else None
             if after is None or after.fixed or after.row or _asks(after):
                 continue
