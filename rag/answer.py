@@ -46,6 +46,8 @@ from rag.prompts import (
 
 # The evidence card's quote: a sentence or two, a table row, a few labels.
 QUOTE_TOKENS = 60
+# The card looks this far down the hits for one that states something (``Evidence.best``).
+CARD_CANDIDATES = 3
 # Written after the question when the first draft named nothing (see ``Answerer.ask``).
 NAME_IT = "Name it as the source does."
 
@@ -71,13 +73,21 @@ class Evidence:
 
     @property
     def best(self) -> Hit | None:
+        """The first hit that states something. A training manual's page of review questions
+        echoes the question word for word and can rank first, yet answers nothing: the card
+        then shows the next hit (of the first few) whose lines say something."""
+        for hit in self.hits[:CARD_CANDIDATES]:
+            if self._quote_of(hit, QUOTE_TOKENS)[1]:
+                return hit
         return self.hits[0] if self.hits else None
 
     def quote(self, max_tokens: int = QUOTE_TOKENS) -> str:
         """The best hit's lines that match the question best, in its own words."""
         hit = self.best
-        if hit is None:
-            return ""
+        return self._quote_of(hit, max_tokens)[0] if hit is not None else ""
+
+    def _quote_of(self, hit: Hit, max_tokens: int) -> tuple[str, bool]:
+        """`hit`'s lines that match the question best, and whether they state anything."""
         from rag import evidence
         from rag.prompts import estimate_tokens, neutralise, source_body
 
@@ -85,11 +95,10 @@ class Evidence:
         body = evidence.select(self.question, [split], max_tokens)[0] or ""
         shown = [u for u in split.units if u.keep]
         if shown and all(u.silent for u in shown):
-            # A page of review questions states nothing, so no line of it is evidence; the
-            # question on it that echoes the user's says why the page ranked, where its
-            # numbers and choices say nothing.
-            return evidence.echoed_question(split, self.question) or body
-        return body
+            # Printed questions and their choices state nothing; the question that echoes the
+            # user's says why the page ranked, where its numbers and choices say nothing.
+            return evidence.echoed_question(split, self.question) or body, False
+        return body, True
 
 
 AnswerEvent = Evidence | Token | Status | Answer

@@ -468,19 +468,20 @@ def test_follow_hands_on_every_event_and_returns_the_answer(hits: list[Hit]) -> 
     assert followed.answer is answer and followed.evidence_s is not None and followed.evidence_s >= 0
 
 
-def test_the_evidence_card_of_a_page_of_review_questions_quotes_the_one_that_echoes_the_question() -> None:
+def test_the_evidence_card_passes_over_a_page_of_review_questions() -> None:
     # Its lines state nothing (the prompt leaves them out); their numbers alone ("1-47. […]")
-    # told a reader nothing either.
+    # told a reader nothing either. Alone, it is quoted by the question that echoes the user's.
     review = Hit(id="r1", manual="M.pdf", page=140, kind="text", score=1.0, text=(
         "1-42. Which tool should NOT be used to strip glass-braid insulation?\n1. Knife\n2. Hot-blade stripper\n"
         "1-47. Which splice joins a fixture wire to a branch circuit?\n1. Tap\n2. Western Union\n"
         "1-53. When heat-shrinkable tubing is used, what is the highest temperature for the wire?"))
     quote = Evidence([review], "Which pages cover heat-shrinkable tubing?").quote()
     assert quote == "1-53. When heat-shrinkable tubing is used, what is the highest temperature for the wire?"
-    # A page that states something is quoted from what it states, as before.
-    manual = Hit(id="t1", manual="M.pdf", page=53, kind="text", score=1.0,
+    # A page that states something, ranked next, is the card's instead.
+    manual = Hit(id="t1", manual="M.pdf", page=53, kind="text", score=0.9,
                  text="Shrink the tubing with a hot-air gun at 300 F. Heat-shrinkable tubing shrinks to half its size.")
-    assert "half its size" in Evidence([manual], "How far does heat-shrinkable tubing shrink?").quote()
+    card = Evidence([review, manual], "How far does heat-shrinkable tubing shrink?")
+    assert card.best is manual and "half its size" in card.quote()
 
 
 def test_a_stream_that_ends_without_an_answer_becomes_an_error() -> None:
