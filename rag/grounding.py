@@ -402,8 +402,9 @@ def unsupported_values(
     text = _values_text(_KEY.sub(" ", answer))
     things = counted(question) if counts else set()
     heads = counted_heads(question) if counts else set()  # what a line's count must be of
-    if things:  # a list's own marks ("1. Switch off the breaker") are no count of it
-        text = _LINE_ITEM.sub("•", text)
+    # A list's own marks ("1. Switch off the breaker") are no value, nor a count of it: the
+    # model is asked for numbered steps.
+    text = _LINE_ITEM.sub("•", text)
     if things:  # "nine relays" is as much a count as "9 relays" ("one" is too often no number)
         text = _SPELLED_COUNT.sub(lambda m: _NUMBER_WORDS[m[0].lower()], text)
     lines: list[str] = []

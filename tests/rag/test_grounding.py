@@ -492,6 +492,12 @@ def test_a_value_in_words_is_its_digits() -> None:
     # A count question's answer may copy the list: its marks are no counts.
     steps = "1. Switch off the breaker.\n2. Remove the four screws.\n3. Fit the new contactor."
     assert check_draft(steps, evidence, "How many steps does it take to replace the contactor?").grounded
+    # Nor are they values when the model numbers steps its source writes as prose.
+    prose = ["[1] page 16, Saved searches\nOpen Search for Students. Choose the criteria, then click Save search."]
+    numbered = "To save a search:\n1. Open Search for Students [1].\n2. Choose the criteria [1].\n3. Click Save search [1]."
+    assert check_draft(numbered, prose, "How do I save a search?").grounded
+    assert check_draft("3. Click Save search within 15 minutes [1].", prose, "How do I save a search?").unsupported == [
+        "15 minutes"], "a value in a step is still checked"
 
 
 def test_a_figure_label_speaks_of_what_its_caption_says() -> None:
