@@ -220,13 +220,14 @@ class Answerer:
         yield from self._draft(answer, prompt, began, named)
         if answer.outcome == "withheld" and s.retry_budget > s.budget:
             # The small model invents when the line it needs was cut from the prompt; the
-            # same pages at a bigger budget often hold it (measured in README). The second
+            # same pages at a bigger budget often hold it (docs/measurements.md). The second
             # draft passes the same checks, so an unanswerable question stays unanswered.
             # A draft that named nothing (it restated the question) is asked again to name
             # what the source calls it: the 1.5B model then gives the part number it had left out.
             nudge = NAME_IT if answer.restated and not answer.unsupported else ""
             answer.withheld_drafts.append(answer.raw_text.strip())
-            yield Status("the draft stated what the lines shown don't: reading more of the pages…", restart=True)
+            why = "the draft named nothing" if nudge else "the draft stated what the lines shown don't"
+            yield Status(f"{why}: reading more of the pages…", restart=True)
             answer.unsupported, answer.restated = [], False
             yield from self._draft(answer, prompt_for(s.retry_budget, nudge), began, named)
         answer.total_s = time.perf_counter() - began

@@ -435,7 +435,9 @@ def test_a_draft_that_named_nothing_is_asked_to_name_it(fake_llm: FakeLlm) -> No
                text="The kit holds a breadboard, two leads and one relay, part K48C2N, for switching the pump.")
     fake_llm.script = [Reply(text="The relay comes in the kit [1]."), Reply(text="The kit's relay is the K48C2N [1].")]
     answerer = _answerer(fake_llm.url, prompt_tokens=130, retry_prompt_tokens=800)
-    _, answer = _run(answerer, "Which relay comes in the kit?", [page])
+    events, answer = _run(answerer, "Which relay comes in the kit?", [page])
+    assert [e.text for e in events if isinstance(e, Status) and e.restart] == [
+        "the draft named nothing: reading more of the pages…"]
     first, second = (c.body["messages"][-1]["content"] for c in fake_llm.chats)
     assert NAME_IT not in first and f"Which relay comes in the kit? {NAME_IT}" in second
     assert answer.outcome == "answered" and "K48C2N" in answer.text, answer
