@@ -563,8 +563,12 @@ def _counts_stated(line: str, things: set[str]) -> set[str]:
     return out
 
 
-# A numbered item's mark opening a line of an answer.
-_LINE_ITEM = re.compile(r"^\s*\d{1,2}[.)](?=\s)", re.MULTILINE)
+# A numbered item's mark opening a line of an answer, as the model writes it in markdown too:
+# "1. Open", "7) Open", "**7.** Open", "- 7. Open", "### 7. Open", "**Step 7:** Open".
+_LINE_ITEM = re.compile(
+    r"^[ \t]*(?:[-*>#]+[ \t]+)?(?:\*\*|__)?(?:step[ \t]+\d{1,2}[.):]|\d{1,2}[.)])(?:\*\*|__)?(?=\s)",
+    re.IGNORECASE | re.MULTILINE,
+)
 # A list's items as a source shows them: numbered ("1.", "2)") after a space or a line's
 # start, or bulleted lines. A list cut by the prompt's budget shows "[…]" after its start.
 ITEM_NUMBER = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)](?=\s)", re.MULTILINE)

@@ -496,6 +496,8 @@ def test_a_value_in_words_is_its_digits() -> None:
     prose = ["[1] page 16, Saved searches\nOpen Search for Students. Choose the criteria, then click Save search."]
     numbered = "To save a search:\n1. Open Search for Students [1].\n2. Choose the criteria [1].\n3. Click Save search [1]."
     assert check_draft(numbered, prose, "How do I save a search?").grounded
+    for mark in ("**3.**", "- 3.", "### 3.", "3)", "Step 3:", "**Step 3:**"):  # as the model writes them
+        assert check_draft(f"{mark} Click Save search [1].", prose, "How do I save a search?").grounded, mark
     assert check_draft("3. Click Save search within 15 minutes [1].", prose, "How do I save a search?").unsupported == [
         "15 minutes"], "a value in a step is still checked"
 
