@@ -454,7 +454,9 @@ def select(
     total = max(len(units) + len(sources) + len(headings), 1)
 
     def score(found: set[str]) -> float:
-        return sum(math.log(1 + total / df[t]) for t in found & wanted)
+        # fsum: a set's order changes with the process's hash seed, and a plain sum's last
+        # bit with it; two lines scoring the "same" then swapped places from run to run.
+        return math.fsum(math.log(1 + total / df[t]) for t in found & wanted)
 
     for source in sources:
         for unit in source.units:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -497,3 +501,25 @@ def test_a_list_lead_in_brings_its_short_list() -> None:
     assert "following ports for the relay:" in shown, shown
     assert all(port in shown for port in ("UDP 3478", "TCP 3478", "UDP 5349", "TCP 5349")), shown
     assert "domain name" not in shown, "a lead-in brings its items, not the text after them"
+
+
+def test_the_lines_chosen_do_not_depend_on_the_hash_seed() -> None:
+    # Two lines whose scores are the same sum of the same word weights, added in a set's
+    # order: that order changes with each process's hash seed, and so did the lines shown.
+    script = (
+        "from rag.evidence import select, split_units\n"
+        "from rag.prompts import estimate_tokens\n"
+        "body = ('Port Forwarding\\nIf the box is behind a router, set up port forwarding on the router.\\n'\n"
+        "        'You should forward the following ports for the relay:\\n'\n"
+        "        '• UDP 3478\\n• TCP 3478\\n• UDP 5349\\n• TCP 5349\\n'\n"
+        "        'The router firewall keeps other ports closed for the relay. The relay also needs a domain name.')\n"
+        "print(select('Which ports do I forward on my router for the relay?',"
+        " [split_units(body, 'page', estimate_tokens)], 50)[0])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    shown = {
+        subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(root)}).stdout
+        for seed in range(1, 7)
+    }
+    assert len(shown) == 1, shown
