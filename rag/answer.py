@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import io
 import re
 import time
@@ -63,7 +64,7 @@ class Status:
     restart: bool = False  # the tokens streamed so far were a withheld draft: clear them, a new one follows
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Evidence:
     """What retrieval found, before the model says anything: shown at once (the app's
     evidence card, the first lines of `manualrag ask`), while the model reads."""
@@ -76,23 +77,30 @@ class Evidence:
         """The first hit that states something. A training manual's page of review questions
         echoes the question word for word and can rank first, yet answers nothing: the card
         then shows the next hit (of the first few) whose lines say something."""
-        for hit in self.hits[:CARD_CANDIDATES]:
-            if self._quote_of(hit, QUOTE_TOKENS)[1]:
-                return hit
-        return self.hits[0] if self.hits else None
+        return self._card[0]
 
-    def quote(self, max_tokens: int = QUOTE_TOKENS) -> str:
+    def quote(self) -> str:
         """The best hit's lines that match the question best, in its own words."""
-        hit = self.best
-        return self._quote_of(hit, max_tokens)[0] if hit is not None else ""
+        return self._card[1]
 
-    def _quote_of(self, hit: Hit, max_tokens: int) -> tuple[str, bool]:
+    @functools.cached_property
+    def _card(self) -> tuple[Hit | None, str]:
+        """The best hit and its quote, chosen once however often the card is drawn."""
+        fallback: tuple[Hit | None, str] = (None, "")
+        for hit in self.hits[:CARD_CANDIDATES]:
+            quote, states = self._quote_of(hit)
+            if states:
+                return hit, quote
+            fallback = fallback if fallback[0] is not None else (hit, quote)
+        return fallback
+
+    def _quote_of(self, hit: Hit) -> tuple[str, bool]:
         """`hit`'s lines that match the question best, and whether they state anything."""
         from rag import evidence
         from rag.prompts import estimate_tokens, neutralise, source_body
 
-        split = evidence.split_units(neutralise(source_body(hit)), hit.kind, estimate_tokens, max_tokens)
-        body = evidence.select(self.question, [split], max_tokens)[0] or ""
+        split = evidence.split_units(neutralise(source_body(hit)), hit.kind, estimate_tokens, QUOTE_TOKENS)
+        body = evidence.select(self.question, [split], QUOTE_TOKENS)[0] or ""
         shown = [u for u in split.units if u.keep]
         if shown and all(u.silent for u in shown):
             # Printed questions and their choices state nothing; the question that echoes the
